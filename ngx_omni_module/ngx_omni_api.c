@@ -1,0 +1,640 @@
+
+/*
+ * The JSON API's spine: route, read the body, authenticate, gate by plan
+ * and role, hand over to the endpoint's handler, and answer with the JSON
+ * PostgreSQL built (or its error, mapped to the design's error shape).
+ */
+
+#include "ngx_omni_module.h"
+#include "ngx_omni_stmt.h"
+#include "omni_json_shape.h"
+
+
+#define NGX_OMNI_ID_MAX_LEN  18
+
+
+static ngx_omni_route_t *ngx_omni_api_route(ngx_omni_ctx_t *ctx,
+    ngx_str_t *path, ngx_uint_t *allowed);
+static void ngx_omni_api_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_omni_api_authorized(ngx_omni_ctx_t *ctx);
+static void ngx_omni_api_query_done(void *data, ngx_int_t rc,
+    PGresult *res);
+static ngx_int_t ngx_omni_api_allow_header(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+static void ngx_omni_api_cleanup(void *data);
+
+
+static ngx_omni_route_t  ngx_omni_routes[] = {
+
+    { NGX_HTTP_GET, "me", NGX_OMNI_EP_ME,
+      ngx_omni_team_me, 0, 0 },
+
+    { NGX_HTTP_GET|NGX_HTTP_POST, "branches", NGX_OMNI_EP_BRANCHES,
+      ngx_omni_team_branches, 0, 1 },
+
+    { NGX_HTTP_GET|NGX_HTTP_POST, "members", NGX_OMNI_EP_MEMBERS,
+      ngx_omni_team_members, 0, 1 },
+
+    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "members/*", NGX_OMNI_EP_MEMBER,
+      ngx_omni_team_member, 0, 1 },
+
+    { NGX_HTTP_POST, "members/*/tokens", NGX_OMNI_EP_TOKENS,
+      ngx_omni_team_tokens, 0, 1 },
+
+    { NGX_HTTP_GET, "customers", NGX_OMNI_EP_CUSTOMERS,
+      ngx_omni_customers_find, 0, 0 },
+
+    { NGX_HTTP_GET, "customers/*", NGX_OMNI_EP_CUSTOMER,
+      ngx_omni_customers_get, 0, 0 },
+
+    { NGX_HTTP_GET, "pixel/logs", NGX_OMNI_EP_PIXEL_LOGS,
+      ngx_omni_pixel_logs, OMNI_FEATURES_PIXEL, 0 },
+
+    { 0, NULL, 0, NULL, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           allowed;
+    ngx_omni_ctx_t      *ctx;
+    ngx_http_cleanup_t  *cln;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_omni_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->endpoint = NGX_OMNI_EP_OTHER;
+    ctx->request = r;
+    ngx_http_set_ctx(r, ctx, ngx_http_omni_module);
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_omni_api_cleanup;
+    cln->data = ctx;
+
+    ctx->route = ngx_omni_api_route(ctx, path, &allowed);
+
+    if (ctx->route == NULL) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (allowed == 0) {
+            return ngx_omni_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "No such resource: %V", &r->uri);
+        }
+
+        if (ngx_omni_api_allow_header(r, allowed) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_omni_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                   "method_not_allowed",
+                                   "%V is not allowed on %V",
+                                   &r->method_name, &r->uri);
+    }
+
+    ctx->endpoint = ctx->route->endpoint;
+
+    /* bodies stay in memory: /omni/ sets client_body_buffer_size */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_omni_api_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_omni_finalize(ngx_omni_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * "members/12/tokens" against "members/ * /tokens": a '*' takes one
+ * segment of digits.  *allowed collects the methods of patterns that
+ * matched the path but not the method (for 405 and Allow).
+ */
+static ngx_omni_route_t *
+ngx_omni_api_route(ngx_omni_ctx_t *ctx, ngx_str_t *path, ngx_uint_t *allowed)
+{
+    u_char            *p, *end, *seg;
+    char              *pat;
+    ngx_uint_t         n;
+    ngx_omni_route_t  *route;
+
+    *allowed = 0;
+
+    end = path->data + path->len;
+
+    while (end > path->data && end[-1] == '/') {
+        end--;
+    }
+
+    for (route = ngx_omni_routes; route->pattern; route++) {
+        p = path->data;
+        pat = route->pattern;
+        n = 0;
+
+        while (*pat && p < end) {
+            if (*pat == '*') {
+                seg = p;
+
+                while (p < end && *p >= '0' && *p <= '9') {
+                    p++;
+                }
+
+                if (p == seg || (p < end && *p != '/')
+                    || n == NGX_OMNI_MAX_ARGS)
+                {
+                    break;
+                }
+
+                ctx->args[n].data = seg;
+                ctx->args[n].len = p - seg;
+                n++;
+                pat++;
+                continue;
+            }
+
+            if ((u_char) *pat != *p) {
+                break;
+            }
+
+            pat++;
+            p++;
+        }
+
+        if (*pat != '\0' || p != end) {
+            continue;
+        }
+
+        if (!(route->method & ctx->request->method)) {
+            *allowed |= route->method;
+            continue;
+        }
+
+        ctx->nargs = n;
+        return route;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_omni_api_body_read(ngx_http_request_t *r)
+{
+    ngx_int_t        rc;
+    ngx_omni_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+
+    rc = ngx_omni_auth(ctx, ngx_omni_api_authorized);
+
+    if (rc == NGX_DONE) {
+        /* a query is in flight: its callback finalizes */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
+{
+    ngx_str_t            body;
+    json_t              *json;
+    json_error_t         err;
+    ngx_omni_route_t    *route;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    route = ctx->route;
+
+    if (route->features && (ctx->member.plan & route->features) == 0) {
+        return ngx_omni_send_error(r, NGX_HTTP_FORBIDDEN,
+                                   "feature_not_in_plan",
+                                   "The tenant's plan does not include "
+                                   "this feature");
+    }
+
+    if (route->admin_writes && r->method != NGX_HTTP_GET
+        && ctx->member.role != OMNI_ROLE_ADMIN)
+    {
+        return ngx_omni_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden_role",
+                                   "Only an admin may change the team");
+    }
+
+    if (ngx_omni_body_bytes(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (body.len) {
+        json = json_loadb((char *) body.data, body.len,
+                          JSON_REJECT_DUPLICATES, &err);
+
+        if (json == NULL) {
+            return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json",
+                                       "The body is not valid JSON: %s "
+                                       "(at line %d, column %d)",
+                                       err.text, err.line, err.column);
+        }
+
+        ctx->body = json;
+    }
+
+    return route->handler(ctx);
+}
+
+
+ngx_int_t
+ngx_omni_api_query(ngx_omni_ctx_t *ctx, ngx_uint_t stmt, ngx_uint_t status,
+    ngx_uint_t nparams, ngx_str_t *params)
+{
+    ctx->status = status;
+
+    return ngx_omni_api_query_with(ctx, stmt, nparams, params,
+                                   ngx_omni_api_send_value);
+}
+
+
+ngx_int_t
+ngx_omni_api_query_with(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
+    ngx_uint_t nparams, ngx_str_t *params, ngx_omni_api_result_pt done)
+{
+    ctx->done = done;
+    ctx->query = ngx_omni_pg_query(stmt, nparams, params,
+                                   ngx_omni_api_query_done, ctx);
+
+    if (ctx->query == NULL) {
+        return ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_omni_api_query_done(void *data, ngx_int_t rc, PGresult *res)
+{
+    ngx_omni_ctx_t  *ctx = data;
+
+    ctx->query = NULL;
+
+    if (rc != NGX_OK) {
+        rc = ngx_omni_api_pg_error(ctx, rc, res);
+
+    } else {
+        rc = ctx->done(ctx, res);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_omni_finalize(ctx, rc);
+    }
+}
+
+
+ngx_int_t
+ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res)
+{
+    u_char  *json;
+    size_t   len;
+
+    if (PQntuples(res) < 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0)) {
+        return ngx_omni_send_error(ctx->request, NGX_HTTP_NOT_FOUND,
+                                   "not_found", "No such resource");
+    }
+
+    len = PQgetlength(res, 0, 0);
+
+    json = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
+    json[len] = '\n';
+
+    return ngx_omni_send_json(ctx->request, ctx->status, json, len + 1);
+}
+
+
+/*
+ * PostgreSQL's answer to a client's mistake carries SQLSTATE "OM" + the
+ * HTTP status (raised by the sql/ functions), the error code as message
+ * and a sentence as detail; anything else is ours, logged, and told as a
+ * plain 500.
+ */
+ngx_int_t
+ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
+{
+    char                *state, *primary, *detail;
+    ngx_uint_t           status;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+        return ngx_omni_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                                   "The database did not answer in time");
+    }
+
+    if (rc == NGX_HTTP_SERVICE_UNAVAILABLE || res == NULL) {
+        if (ngx_omni_pg_stats->schema_stale) {
+            return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "schema_outdated",
+                                       "The database schema is older than "
+                                       "this server; run the migrations");
+        }
+
+        return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "database_unavailable",
+                                   "The database is busy or unreachable; "
+                                   "retry shortly");
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+    if (state == NULL) {
+        state = "XX000";
+    }
+
+    if (primary == NULL) {
+        primary = "";
+    }
+
+    if (state[0] == 'O' && state[1] == 'M') {
+        status = ngx_atoi((u_char *) state + 2, 3);
+
+        if (status >= 400 && status <= 599) {
+            return ngx_omni_send_error(r, status, primary, "%s",
+                                       detail ? detail : primary);
+        }
+    }
+
+    if (ngx_strncmp(state, "23505", 5) == 0) {
+        return ngx_omni_send_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                   "It already exists");
+    }
+
+    if (ngx_strncmp(state, "23503", 5) == 0) {
+        return ngx_omni_send_error(r, 422, "invalid_reference",
+                                   "It refers to something that does not "
+                                   "exist");
+    }
+
+    if (state[0] == '2' && state[1] == '2') {
+        return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_parameter",
+                                   "A parameter is not valid: %s", primary);
+    }
+
+    if (ngx_strncmp(state, "57014", 5) == 0) {
+        return ngx_omni_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                                   "The database did not answer in time");
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "omni: query for \"%V\" failed: %s %s",
+                  &r->uri, state, primary);
+
+    return ngx_omni_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal_error",
+                               "The server failed to answer this request");
+}
+
+
+ngx_int_t
+ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *fmt, ...)
+{
+    u_char   *p, msg[512];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+
+    ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%s", msg);
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_omni_api_check_body(ngx_omni_ctx_t *ctx, const void *fields,
+    ngx_uint_t mode)
+{
+    omni_json_error_t  err;
+
+    if (ctx->body == NULL) {
+        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_body",
+                             "A JSON object body is required");
+    }
+
+    if (omni_json_shape_check(ctx->body, fields, (int) mode, &err) != 0) {
+        return ngx_omni_fail(ctx, err.status, err.code, "%s", err.message);
+    }
+
+    return NGX_OK;
+}
+
+
+/* ?cursor=C&per_page=N; the cursor is opaque here, SQL checks it */
+ngx_int_t
+ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
+    ngx_str_t *per_page, ngx_uint_t max)
+{
+    ngx_int_t            n;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ngx_omni_arg(r, "cursor", cursor) == NGX_ERROR
+        || ngx_omni_arg(r, "per_page", per_page) == NGX_ERROR)
+    {
+        return ngx_omni_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                             "internal_error", "Out of memory");
+    }
+
+    if (cursor->data && cursor->len == 0) {
+        cursor->data = NULL;
+    }
+
+    if (per_page->data == NULL) {
+        if (ngx_omni_param_int(r->pool, per_page, (int64_t) ngx_min(50, max))
+            != NGX_OK)
+        {
+            return ngx_omni_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal_error", "Out of memory");
+        }
+
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(per_page->data, per_page->len);
+
+    if (n < 1 || (ngx_uint_t) n > max) {
+        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_parameter",
+                             "per_page must be a whole number from 1 to %ui",
+                             max);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_omni_arg_id(ngx_omni_ctx_t *ctx, ngx_str_t *arg, int64_t *id)
+{
+    /* the router let only digits through; a huge one is just not found */
+    if (arg->len > NGX_OMNI_ID_MAX_LEN) {
+        return ngx_omni_fail(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                             "No such resource");
+    }
+
+    *id = ngx_atoof(arg->data, arg->len);
+
+    if (*id <= 0) {
+        return ngx_omni_fail(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                             "No such resource");
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_omni_param_int(ngx_pool_t *pool, ngx_str_t *p, int64_t v)
+{
+    p->data = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->len = ngx_sprintf(p->data, "%L", v) - p->data;
+    p->data[p->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_omni_param_tenant(ngx_omni_ctx_t *ctx, ngx_str_t *p)
+{
+    return ngx_omni_param_int(ctx->request->pool, p, ctx->member.tenant_id);
+}
+
+
+ngx_int_t
+ngx_omni_param_json(ngx_pool_t *pool, ngx_str_t *p, json_t *v)
+{
+    size_t  len;
+
+    len = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    p->data = ngx_pnalloc(pool, len + 1);
+    if (p->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->len = json_dumpb(v, (char *) p->data, len, JSON_COMPACT);
+    p->data[p->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_omni_api_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+
+    static struct {
+        ngx_uint_t   method;
+        char        *name;
+    } methods[] = {
+        { NGX_HTTP_GET, "GET, " },
+        { NGX_HTTP_POST, "POST, " },
+        { NGX_HTTP_PUT, "PUT, " },
+        { NGX_HTTP_PATCH, "PATCH, " },
+        { NGX_HTTP_DELETE, "DELETE, " }
+    };
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("GET, POST, PUT, PATCH, DELETE, "));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = p;
+
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (allowed & methods[i].method) {
+            p = ngx_cpymem(p, methods[i].name, ngx_strlen(methods[i].name));
+        }
+    }
+
+    h->value.len = p - h->value.data;
+
+    if (h->value.len >= 2) {
+        h->value.len -= 2;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_omni_api_cleanup(void *data)
+{
+    ngx_omni_ctx_t  *ctx = data;
+
+    if (ctx->query) {
+        ngx_omni_pg_query_abandon(ctx->query);
+        ctx->query = NULL;
+    }
+
+    if (ctx->body) {
+        json_decref(ctx->body);
+        ctx->body = NULL;
+    }
+}

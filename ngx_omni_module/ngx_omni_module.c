@@ -1,0 +1,533 @@
+
+/*
+ * ngx_http_omni_module: directives, configuration, process init and the
+ * routing of a location's requests to the Pixel, the JSON API and the
+ * status page.  Nothing else lives here.
+ */
+
+#include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
+#include "ngx_omni_cache.h"
+#include "ngx_omni_stats.h"
+#include "ngx_omni_pixel.h"
+
+
+#define NGX_OMNI_STATS_ZONE_SIZE   (256 * 1024)
+
+
+static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_omni_error_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_omni_log_handler(ngx_http_request_t *r);
+static char *ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_shm_zone_t *ngx_omni_add_zone(ngx_conf_t *cf, char *name,
+    size_t size, ngx_shm_zone_init_pt init);
+static void *ngx_omni_create_main_conf(ngx_conf_t *cf);
+static char *ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_omni_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_omni_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_omni_init_process(ngx_cycle_t *cycle);
+static void ngx_omni_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_omni_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 256
+};
+
+static ngx_conf_num_bounds_t  ngx_omni_queue_bounds = {
+    ngx_conf_check_num_bounds, 0, 65536
+};
+
+static ngx_conf_num_bounds_t  ngx_omni_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
+};
+
+
+static ngx_command_t  ngx_omni_commands[] = {
+
+    { ngx_string("omni_pg"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, pg_conninfo),
+      NULL },
+
+    { ngx_string("omni_pg_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, pg_pool_size),
+      &ngx_omni_pool_bounds },
+
+    { ngx_string("omni_pg_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, pg_queue_size),
+      &ngx_omni_queue_bounds },
+
+    { ngx_string("omni_pg_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, pg_timeout),
+      NULL },
+
+    { ngx_string("omni_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_omni_set_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, cache_size),
+      NULL },
+
+    { ngx_string("omni_pixel_ring"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_omni_set_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, ring_size),
+      NULL },
+
+    { ngx_string("omni_pixel_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, spool_dir),
+      NULL },
+
+    { ngx_string("omni_pixel_flush_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, flush_interval),
+      NULL },
+
+    { ngx_string("omni_pixel_flush_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, flush_batch),
+      &ngx_omni_batch_bounds },
+
+    { ngx_string("omni"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_omni_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_OMNI_LOC_API },
+
+    { ngx_string("omni_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_omni_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_OMNI_LOC_STATUS },
+
+    { ngx_string("omni_error"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_omni_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_OMNI_LOC_ERROR },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_omni_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_omni_postconfiguration,            /* postconfiguration */
+
+    ngx_omni_create_main_conf,             /* create main configuration */
+    ngx_omni_init_main_conf,               /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_omni_create_loc_conf,              /* create location configuration */
+    ngx_omni_merge_loc_conf                /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_omni_module = {
+    NGX_MODULE_V1,
+    &ngx_omni_module_ctx,                  /* module context */
+    ngx_omni_commands,                     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_omni_init_process,                 /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_omni_exit_process,                 /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_omni_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                  path;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* the path below the location: "px/KEY.gif", "api/v1/me" */
+    path = r->uri;
+
+    if (!clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        && path.len >= clcf->name.len)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    if (path.len > 3 && ngx_strncmp(path.data, "px/", 3) == 0) {
+        path.data += 3;
+        path.len -= 3;
+        return ngx_omni_pixel_handler(r, &path);
+    }
+
+    if (path.len > 7 && ngx_strncmp(path.data, "api/v1/", 7) == 0) {
+        path.data += 7;
+        path.len -= 7;
+        return ngx_omni_api_handler(r, &path);
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_omni_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                               "No such resource: %V", &r->uri);
+}
+
+
+/*
+ * The target of error_page in omni's locations: nginx's own errors (413
+ * body too large, 403 from "deny", 400 bad request) answered in the same
+ * JSON shape as ours.
+ */
+static ngx_int_t
+ngx_omni_error_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t  status;
+
+    status = r->err_status ? r->err_status : NGX_HTTP_NOT_FOUND;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    r->headers_out.status = status;
+
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return ngx_omni_send_error(r, status, "body_too_large",
+                                   "The request body is larger than this "
+                                   "endpoint accepts");
+
+    case NGX_HTTP_FORBIDDEN:
+        return ngx_omni_send_error(r, status, "forbidden",
+                                   "Access to this resource is denied");
+
+    default:
+        return ngx_omni_send_error(r, status,
+                                   ngx_omni_status_code_name(status),
+                                   "The request failed with status %ui",
+                                   status);
+    }
+}
+
+
+static ngx_int_t
+ngx_omni_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t        *endpoint;
+    ngx_time_t        *tp;
+    ngx_msec_int_t     ms;
+
+    endpoint = ngx_http_get_module_ctx(r, ngx_http_omni_module);
+    if (endpoint == NULL || ngx_omni_stats == NULL) {
+        return NGX_OK;
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+
+    ngx_omni_stats_request(*endpoint, r->headers_out.status,
+                           ngx_max(ms, 0));
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_omni_loc_conf_t  *olcf = conf;
+
+    ngx_omni_main_conf_t      *omcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->handler != NGX_OMNI_LOC_NONE) {
+        return "is duplicate";
+    }
+
+    olcf->handler = (ngx_uint_t) cmd->post;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    switch (olcf->handler) {
+
+    case NGX_OMNI_LOC_API:
+        clcf->handler = ngx_omni_handler;
+        omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+        omcf->enabled = 1;
+        break;
+
+    case NGX_OMNI_LOC_STATUS:
+        clcf->handler = ngx_omni_status_handler;
+        break;
+
+    default:
+        clcf->handler = ngx_omni_error_handler;
+        break;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    size_t     *sp;
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    sp = (size_t *) (p + cmd->offset);
+
+    if (*sp != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs a size of at least %uzk, not \"%V\"",
+                           &cmd->name, 8 * ngx_pagesize / 1024, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_shm_zone_t *
+ngx_omni_add_zone(ngx_conf_t *cf, char *name, size_t size,
+    ngx_shm_zone_init_pt init)
+{
+    ngx_str_t        zone_name;
+    ngx_shm_zone_t  *shm_zone;
+
+    zone_name.data = (u_char *) name;
+    zone_name.len = ngx_strlen(name);
+
+    shm_zone = ngx_shared_memory_add(cf, &zone_name, size,
+                                     &ngx_http_omni_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    shm_zone->init = init;
+
+    return shm_zone;
+}
+
+
+static void *
+ngx_omni_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_omni_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->pg_conninfo = { 0, NULL };
+     *     omcf->spool_dir = { 0, NULL };
+     *     omcf->cache_zone = NULL;
+     *     omcf->enabled = 0;
+     */
+
+    omcf->pg_pool_size = NGX_CONF_UNSET_UINT;
+    omcf->pg_queue_size = NGX_CONF_UNSET_UINT;
+    omcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    omcf->cache_size = NGX_CONF_UNSET_SIZE;
+    omcf->ring_size = NGX_CONF_UNSET_SIZE;
+    omcf->flush_interval = NGX_CONF_UNSET_MSEC;
+    omcf->flush_batch = NGX_CONF_UNSET_UINT;
+
+    return omcf;
+}
+
+
+static char *
+ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_omni_main_conf_t  *omcf = conf;
+
+    ngx_conf_init_uint_value(omcf->pg_pool_size, 4);
+    ngx_conf_init_uint_value(omcf->pg_queue_size, 256);
+    ngx_conf_init_msec_value(omcf->pg_timeout, 5000);
+    ngx_conf_init_size_value(omcf->cache_size, 16 * 1024 * 1024);
+    ngx_conf_init_size_value(omcf->ring_size, 32 * 1024 * 1024);
+    ngx_conf_init_msec_value(omcf->flush_interval, 100);
+    ngx_conf_init_uint_value(omcf->flush_batch, 5000);
+
+    if (omcf->spool_dir.len == 0) {
+        ngx_str_set(&omcf->spool_dir, "omni_spool");
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->spool_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!omcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (omcf->pg_conninfo.len == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"omni\" is used without \"omni_pg\": the API "
+                           "answers 503 and beacons are only spooled");
+    }
+
+    omcf->stats_zone = ngx_omni_add_zone(cf, "omni_stats",
+                                         NGX_OMNI_STATS_ZONE_SIZE,
+                                         ngx_omni_stats_init_zone);
+    omcf->cache_zone = ngx_omni_add_zone(cf, "omni_cache", omcf->cache_size,
+                                         ngx_omni_cache_init_zone);
+    omcf->ring_zone = ngx_omni_add_zone(cf, "omni_pixel_ring",
+                                        omcf->ring_size,
+                                        ngx_omni_ring_init_zone);
+
+    if (omcf->stats_zone == NULL || omcf->cache_zone == NULL
+        || omcf->ring_zone == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_omni_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_omni_loc_conf_t  *olcf;
+
+    olcf = ngx_pcalloc(cf->pool, sizeof(ngx_omni_loc_conf_t));
+    if (olcf == NULL) {
+        return NULL;
+    }
+
+    return olcf;
+}
+
+
+static char *
+ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    /* the handler belongs to the location that names it: no inheritance */
+    (void) cf;
+    (void) parent;
+    (void) child;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_omni_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_omni_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_omni_init_process(ngx_cycle_t *cycle)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    if (omcf == NULL || !omcf->enabled) {
+        return NGX_OK;
+    }
+
+    if (ngx_omni_stats_init_process(cycle) != NGX_OK
+        || ngx_omni_pg_init_process(cycle) != NGX_OK
+        || ngx_omni_cache_init_process(cycle) != NGX_OK
+        || ngx_omni_flush_init_process(cycle) != NGX_OK
+        || ngx_omni_capture_init_process(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_omni_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    if (omcf == NULL || !omcf->enabled) {
+        return;
+    }
+
+    ngx_omni_flush_exit_process(cycle);
+    ngx_omni_pg_exit_process(cycle);
+}

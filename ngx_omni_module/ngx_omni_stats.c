@@ -1,0 +1,371 @@
+
+/*
+ * Counters in shared memory and the Prometheus text of /omni/status.
+ * Increments are lock-free atomics: a worker killed mid-update can't
+ * wedge anything, and the hot path pays one atomic add.
+ */
+
+#include "ngx_omni_stats.h"
+#include "ngx_omni_cache.h"
+#include "ngx_omni_pixel.h"
+
+
+static u_char *ngx_omni_stats_requests(u_char *p);
+static u_char *ngx_omni_stats_pixel(u_char *p);
+static u_char *ngx_omni_stats_pg(u_char *p);
+static u_char *ngx_omni_stats_cache(u_char *p);
+
+
+ngx_omni_stats_t  *ngx_omni_stats;
+
+
+static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
+    "other",
+    "pixel_gif",
+    "pixel_post",
+    "pixel_js",
+    "me",
+    "branches",
+    "members",
+    "member",
+    "tokens",
+    "customers",
+    "customer",
+    "pixel_logs",
+    "status"
+};
+
+/* upper bounds in ms; the last bucket is +Inf */
+static ngx_msec_int_t  ngx_omni_latency_bounds[NGX_OMNI_LATENCY_BUCKETS - 1] =
+    { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500 };
+
+static char  *ngx_omni_latency_le[NGX_OMNI_LATENCY_BUCKETS] = {
+    "0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+    "0.5", "1", "2.5", "+Inf"
+};
+
+static char  *ngx_omni_status_classes[6] = {
+    "other", "1xx", "2xx", "3xx", "4xx", "5xx"
+};
+
+
+ngx_int_t
+ngx_omni_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload keeps the counters running */
+        shm_zone->data = data;
+        ngx_omni_stats = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        ngx_omni_stats = shpool->data;
+        return NGX_OK;
+    }
+
+    ngx_omni_stats = ngx_slab_calloc(shpool, sizeof(ngx_omni_stats_t));
+    if (ngx_omni_stats == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = ngx_omni_stats;
+    shm_zone->data = ngx_omni_stats;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_omni_stats_init_process(ngx_cycle_t *cycle)
+{
+    ngx_omni_worker_stats_t  *ws;
+
+    (void) cycle;
+
+    if (ngx_omni_stats == NULL) {
+        return NGX_OK;
+    }
+
+    ws = &ngx_omni_stats->workers[ngx_worker % NGX_OMNI_STATS_WORKERS];
+
+    ngx_memzero(ws, sizeof(ngx_omni_worker_stats_t));
+    ws->pid = ngx_pid;
+
+    ngx_omni_pg_stats = &ws->pg;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_omni_stats_request(ngx_uint_t endpoint, ngx_uint_t status,
+    ngx_msec_int_t elapsed_ms)
+{
+    ngx_uint_t                  i, cls, code;
+    ngx_omni_endpoint_stats_t  *es;
+
+    if (ngx_omni_stats == NULL || endpoint >= NGX_OMNI_EP_N) {
+        return;
+    }
+
+    es = &ngx_omni_stats->endpoints[endpoint];
+
+    for (i = 0; i < NGX_OMNI_LATENCY_BUCKETS - 1; i++) {
+        if (elapsed_ms <= ngx_omni_latency_bounds[i]) {
+            break;
+        }
+    }
+
+    cls = (status >= 100 && status < 600) ? status / 100 : 0;
+    code = (status >= 400 && status < 416) ? status - 400 : 0;
+
+    (void) ngx_atomic_fetch_add(&es->count, 1);
+    (void) ngx_atomic_fetch_add(&es->sum_us, elapsed_ms * 1000);
+    (void) ngx_atomic_fetch_add(&es->bucket[i], 1);
+    (void) ngx_atomic_fetch_add(&es->status[cls], 1);
+
+    if (code) {
+        (void) ngx_atomic_fetch_add(&es->codes[code], 1);
+    }
+}
+
+
+ngx_int_t
+ngx_omni_status_handler(ngx_http_request_t *r)
+{
+    u_char     *p, *buf;
+    size_t      size;
+    ngx_str_t   type = ngx_string("text/plain; version=0.0.4");
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_omni_tag(r, NGX_OMNI_EP_STATUS);
+
+    if (ngx_omni_stats == NULL) {
+        return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "unavailable",
+                                   "No location of this server uses omni");
+    }
+
+    size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192;
+
+    buf = ngx_pnalloc(r->pool, size);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_omni_stats_requests(buf);
+    p = ngx_omni_stats_pixel(p);
+    p = ngx_omni_stats_pg(p);
+    p = ngx_omni_stats_cache(p);
+
+    r->headers_out.last_modified_time = -1;
+
+    return ngx_omni_send_bytes(r, NGX_HTTP_OK, &type, buf, p - buf, 0);
+}
+
+
+static u_char *
+ngx_omni_stats_requests(u_char *p)
+{
+    ngx_uint_t                  e, i;
+    ngx_atomic_uint_t           cumulative;
+    ngx_omni_endpoint_stats_t  *es;
+
+    p = ngx_sprintf(p, "# HELP omni_requests_total Requests answered, by "
+                       "endpoint and status class.\n"
+                       "# TYPE omni_requests_total counter\n");
+
+    for (e = 0; e < NGX_OMNI_EP_N; e++) {
+        es = &ngx_omni_stats->endpoints[e];
+
+        for (i = 0; i < 6; i++) {
+            if (es->status[i] == 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "omni_requests_total{endpoint=\"%s\","
+                               "status=\"%s\"} %uA\n",
+                            ngx_omni_endpoint_names[e],
+                            ngx_omni_status_classes[i], es->status[i]);
+        }
+
+        for (i = 1; i < 16; i++) {
+            if (es->codes[i] == 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "omni_requests_total{endpoint=\"%s\","
+                               "status=\"%ui\"} %uA\n",
+                            ngx_omni_endpoint_names[e], 400 + i,
+                            es->codes[i]);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_request_duration_seconds Time from "
+                       "request to answer, by endpoint.\n"
+                       "# TYPE omni_request_duration_seconds histogram\n");
+
+    for (e = 0; e < NGX_OMNI_EP_N; e++) {
+        es = &ngx_omni_stats->endpoints[e];
+
+        if (es->count == 0) {
+            continue;
+        }
+
+        cumulative = 0;
+
+        for (i = 0; i < NGX_OMNI_LATENCY_BUCKETS; i++) {
+            cumulative += es->bucket[i];
+            p = ngx_sprintf(p, "omni_request_duration_seconds_bucket"
+                               "{endpoint=\"%s\",le=\"%s\"} %uA\n",
+                            ngx_omni_endpoint_names[e],
+                            ngx_omni_latency_le[i], cumulative);
+        }
+
+        p = ngx_sprintf(p, "omni_request_duration_seconds_sum"
+                           "{endpoint=\"%s\"} %uA.%06uA\n"
+                           "omni_request_duration_seconds_count"
+                           "{endpoint=\"%s\"} %uA\n",
+                        ngx_omni_endpoint_names[e], es->sum_us / 1000000,
+                        es->sum_us % 1000000,
+                        ngx_omni_endpoint_names[e], es->count);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_omni_stats_pixel(u_char *p)
+{
+    uint64_t                 used, capacity;
+    ngx_omni_pixel_stats_t  *ps;
+
+    ps = &ngx_omni_stats->pixel;
+
+    ngx_omni_ring_fill(&used, &capacity);
+
+    p = ngx_sprintf(p,
+        "# TYPE omni_pixel_beacons_total counter\n"
+        "omni_pixel_beacons_total{result=\"accepted\"} %uA\n"
+        "omni_pixel_beacons_total{result=\"rejected\"} %uA\n"
+        "omni_pixel_beacons_total{result=\"unknown_key\"} %uA\n"
+        "# TYPE omni_pixel_events_flushed_total counter\n"
+        "omni_pixel_events_flushed_total %uA\n"
+        "# TYPE omni_pixel_flush_batches_total counter\n"
+        "omni_pixel_flush_batches_total %uA\n"
+        "# TYPE omni_pixel_flush_errors_total counter\n"
+        "omni_pixel_flush_errors_total %uA\n"
+        "# TYPE omni_pixel_events_spooled_total counter\n"
+        "omni_pixel_events_spooled_total %uA\n"
+        "# TYPE omni_pixel_events_replayed_total counter\n"
+        "omni_pixel_events_replayed_total %uA\n"
+        "# HELP omni_pixel_events_lost_total Accepted events that could be "
+        "neither stored nor spooled; must stay 0.\n"
+        "# TYPE omni_pixel_events_lost_total counter\n"
+        "omni_pixel_events_lost_total %uA\n"
+        "# TYPE omni_pixel_captures_applied_total counter\n"
+        "omni_pixel_captures_applied_total %uA\n"
+        "# TYPE omni_pixel_flush_lag_max_seconds gauge\n"
+        "omni_pixel_flush_lag_max_seconds %uA.%03uA\n"
+        "# TYPE omni_pixel_ring_used_bytes gauge\n"
+        "omni_pixel_ring_used_bytes %uL\n"
+        "# TYPE omni_pixel_ring_capacity_bytes gauge\n"
+        "omni_pixel_ring_capacity_bytes %uL\n"
+        "# TYPE omni_pixel_spool_bytes gauge\n"
+        "omni_pixel_spool_bytes %uL\n",
+        ps->beacons_accepted, ps->beacons_rejected, ps->beacons_unknown_key,
+        ps->events_flushed, ps->flush_batches, ps->flush_errors,
+        ps->events_spooled, ps->events_replayed, ps->events_lost,
+        ps->captures_applied,
+        ps->flush_lag_ms_max / 1000, ps->flush_lag_ms_max % 1000,
+        used, capacity, ngx_omni_spool_bytes());
+
+    return p;
+}
+
+
+static u_char *
+ngx_omni_stats_pg(u_char *p)
+{
+    ngx_uint_t                i, k;
+    ngx_omni_pg_stats_t      *pg;
+    ngx_omni_worker_stats_t  *ws;
+
+    static struct {
+        char    *name;
+        char    *type;
+        size_t   offset;
+    } fields[] = {
+        { "omni_pg_connections", "gauge",
+          offsetof(ngx_omni_pg_stats_t, connections) },
+        { "omni_pg_in_use", "gauge", offsetof(ngx_omni_pg_stats_t, busy) },
+        { "omni_pg_waiting", "gauge",
+          offsetof(ngx_omni_pg_stats_t, waiting) },
+        { "omni_pg_errors_total", "counter",
+          offsetof(ngx_omni_pg_stats_t, errors) },
+        { "omni_pg_timeouts_total", "counter",
+          offsetof(ngx_omni_pg_stats_t, timeouts) },
+        { "omni_pg_rejected_total", "counter",
+          offsetof(ngx_omni_pg_stats_t, rejected) },
+        { "omni_pg_schema_stale", "gauge",
+          offsetof(ngx_omni_pg_stats_t, schema_stale) }
+    };
+
+    for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+        p = ngx_sprintf(p, "# TYPE %s %s\n", fields[k].name, fields[k].type);
+
+        for (i = 0; i < NGX_OMNI_STATS_WORKERS; i++) {
+            ws = &ngx_omni_stats->workers[i];
+
+            if (ws->pid == 0) {
+                continue;
+            }
+
+            pg = &ws->pg;
+            p = ngx_sprintf(p, "%s{worker=\"%ui\"} %ui\n", fields[k].name, i,
+                            *(ngx_uint_t *) ((u_char *) pg
+                                             + fields[k].offset));
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_omni_stats_cache(u_char *p)
+{
+    ngx_omni_cache_stats_t  *cs;
+
+    cs = ngx_omni_cache_stats();
+
+    return ngx_sprintf(p,
+        "# TYPE omni_cache_hits_total counter\n"
+        "omni_cache_hits_total %uA\n"
+        "# TYPE omni_cache_misses_total counter\n"
+        "omni_cache_misses_total %uA\n"
+        "# TYPE omni_cache_stale_total counter\n"
+        "omni_cache_stale_total %uA\n"
+        "# TYPE omni_cache_evictions_total counter\n"
+        "omni_cache_evictions_total %uA\n"
+        "# TYPE omni_cache_entries gauge\n"
+        "omni_cache_entries %uA\n"
+        "# TYPE omni_cache_invalidations_total counter\n"
+        "omni_cache_invalidations_total %uA\n",
+        cs->hits, cs->misses, cs->stale, cs->evictions, cs->entries,
+        cs->bumps);
+}

@@ -1,0 +1,68 @@
+
+/*
+ * Counters for /omni/status, in a shared zone so that any worker's answer
+ * covers all of them: requests by endpoint and status class, latency
+ * histograms, the pixel ring, and one slot per worker for pool gauges.
+ */
+
+#ifndef _NGX_OMNI_STATS_H_INCLUDED_
+#define _NGX_OMNI_STATS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
+
+
+#define NGX_OMNI_STATS_WORKERS     64
+#define NGX_OMNI_LATENCY_BUCKETS   12
+
+
+typedef struct {
+    ngx_atomic_t          beacons_accepted;
+    ngx_atomic_t          beacons_rejected;      /* malformed, at the edge */
+    ngx_atomic_t          beacons_unknown_key;   /* found at flush time */
+    ngx_atomic_t          events_flushed;
+    ngx_atomic_t          flush_batches;
+    ngx_atomic_t          flush_errors;
+    ngx_atomic_t          events_spooled;
+    ngx_atomic_t          events_replayed;
+    ngx_atomic_t          events_lost;           /* must stay 0 */
+    ngx_atomic_t          captures_applied;
+    ngx_atomic_t          flush_lag_ms_max;      /* since the last scrape */
+} ngx_omni_pixel_stats_t;
+
+
+typedef struct {
+    ngx_atomic_t          count;
+    ngx_atomic_t          sum_us;
+    ngx_atomic_t          bucket[NGX_OMNI_LATENCY_BUCKETS];
+    ngx_atomic_t          status[6];             /* 1xx..5xx, [0] other */
+    ngx_atomic_t          codes[16];             /* see stats.c */
+} ngx_omni_endpoint_stats_t;
+
+
+typedef struct {
+    ngx_pid_t             pid;
+    ngx_omni_pg_stats_t   pg;
+} ngx_omni_worker_stats_t;
+
+
+typedef struct {
+    ngx_omni_pixel_stats_t     pixel;
+    ngx_omni_endpoint_stats_t  endpoints[NGX_OMNI_EP_N];
+    ngx_omni_worker_stats_t    workers[NGX_OMNI_STATS_WORKERS];
+} ngx_omni_stats_t;
+
+
+extern ngx_omni_stats_t  *ngx_omni_stats;
+
+
+ngx_int_t ngx_omni_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_omni_stats_init_process(ngx_cycle_t *cycle);
+void ngx_omni_stats_request(ngx_uint_t endpoint, ngx_uint_t status,
+    ngx_msec_int_t elapsed_ms);
+
+
+#endif /* _NGX_OMNI_STATS_H_INCLUDED_ */

@@ -1,0 +1,58 @@
+
+/*
+ * Every SQL statement the module runs, prepared on each connection.
+ * All of them call functions of ngx_omni_module/sql: the module never
+ * builds SQL text, and the schema owns the logic of each answer.
+ */
+
+#ifndef _NGX_OMNI_STMT_H_INCLUDED_
+#define _NGX_OMNI_STMT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_OMNI_STATEMENTS(X)                                              \
+    X(SCHEMA_VERSION,  "SELECT omni_schema_version()")                      \
+    X(AUTH_TOKEN,      "SELECT member_id, tenant_id, role, branch_ids,"     \
+                       " plan, default_region"                              \
+                       " FROM omni_auth_token($1::bytea)")                  \
+    X(ME,              "SELECT omni_me($1, $2)")                            \
+    X(BRANCH_LIST,     "SELECT omni_branch_list($1, $2, $3)")               \
+    X(BRANCH_CREATE,   "SELECT omni_branch_create($1, $2::jsonb)")          \
+    X(MEMBER_LIST,     "SELECT omni_member_list($1, $2, $3)")               \
+    X(MEMBER_CREATE,   "SELECT omni_member_create($1, $2::jsonb)")          \
+    X(MEMBER_UPDATE,   "SELECT omni_member_update($1, $2, $3::jsonb)")      \
+    X(MEMBER_DELETE,   "SELECT omni_member_delete($1, $2)")                 \
+    X(TOKEN_CREATE,    "SELECT omni_token_create($1, $2, $3::bytea)")       \
+    X(CUSTOMER_GET,    "SELECT omni_customer_get($1, $2)")                  \
+    X(CUSTOMER_FIND,   "SELECT omni_customer_find($1, $2, $3, $4, $5)")     \
+    X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
+                       " $5::timestamptz, $6::timestamptz)")                \
+    X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \
+    X(PX_INGEST,       "SELECT omni_px_ingest($1, $2)")                     \
+    X(PX_CLAIM,        "SELECT id, tenant_id, phone_raw, default_region"    \
+                       " FROM omni_px_capture_claim($1)")                   \
+    X(PX_APPLY,        "SELECT omni_px_capture_apply($1::bigint[],"         \
+                       " $2::text[], $3::text[])")
+
+
+#define NGX_OMNI_STMT_ENUM(name, sql)  NGX_OMNI_STMT_##name,
+
+typedef enum {
+    NGX_OMNI_STATEMENTS(NGX_OMNI_STMT_ENUM)
+    NGX_OMNI_STMT_N
+} ngx_omni_stmt_e;
+
+
+typedef struct {
+    ngx_str_t   name;       /* prepared statement name: "omni_<stmt>" */
+    const char *sql;
+} ngx_omni_stmt_t;
+
+
+extern ngx_omni_stmt_t  ngx_omni_stmts[NGX_OMNI_STMT_N];
+
+
+#endif /* _NGX_OMNI_STMT_H_INCLUDED_ */
