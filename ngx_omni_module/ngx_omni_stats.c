@@ -143,15 +143,17 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     size_t      size;
     ngx_str_t   type = ngx_string("text/plain; version=0.0.4");
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_omni_tag(r, NGX_OMNI_EP_STATUS);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_omni_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                   "method_not_allowed",
+                                   "The status page is read-only");
+    }
 
     if (ngx_omni_stats == NULL) {
         return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
