@@ -119,7 +119,7 @@ wrong_lengths_are_not_mobiles(void **state)
 
     expect("+65 8123 456", "HK", OMNI_PHONE_OTHER, "658123456");
     expect("+852 5123 45678", "HK", OMNI_PHONE_OTHER, "852512345678");
-    expect("5123", "HK", OMNI_PHONE_OTHER, "");
+    expect("5123", "HK", OMNI_PHONE_INVALID, "");
     expect("+1 23", "HK", OMNI_PHONE_INVALID, "");
     expect("+1234567890123456", "HK", OMNI_PHONE_INVALID, "");
 }
