@@ -1,0 +1,63 @@
+
+/*
+ * One Pixel beacon -> one row of PostgreSQL's COPY text format.  The row
+ * must be acceptable to COPY whatever a browser (or anyone) sent: one bad
+ * row would fail its whole batch.  Pure C, no allocation.
+ */
+
+#ifndef _OMNI_BEACON_H_INCLUDED_
+#define _OMNI_BEACON_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define OMNI_BEACON_ROW_MAX    8192
+#define OMNI_BEACON_URL_MAX    2048
+#define OMNI_BEACON_PROPS_MAX  50
+
+
+typedef struct {
+    const char  *data;          /* NULL: absent */
+    size_t       len;
+} omni_text_t;
+
+
+typedef struct {
+    int64_t      received_ms;
+    int64_t      client_ms;     /* < 0: absent */
+    omni_text_t  key;
+    omni_text_t  ev;
+    omni_text_t  vid;
+    omni_text_t  url;
+    omni_text_t  ref;
+    omni_text_t  ph;
+    omni_text_t  em;
+    omni_text_t  props;         /* JSON object text; absent: {} */
+    omni_text_t  ip;
+    omni_text_t  ua;
+} omni_beacon_t;
+
+
+/* the key in a beacon's path: [A-Za-z0-9_-]{4,64} */
+int omni_beacon_key_valid(const char *p, size_t len);
+
+/*
+ * Writes the row (12 tab-separated columns and '\n') into out; returns
+ * its length, or 0 when the beacon is rejected (bad key, ev or vid, or a
+ * row over size).
+ */
+size_t omni_beacon_row(const omni_beacon_t *b, char *out, size_t size);
+
+/*
+ * Appends "KEY":"VALUE" (JSON-escaped, invalid UTF-8 replaced) to a JSON
+ * object being built in buf[0..*used); call with *used == 0 first and
+ * omni_beacon_props_close() last.  Returns -1 when it does not fit.
+ */
+int omni_beacon_props_add(char *buf, size_t size, size_t *used,
+    const char *key, size_t keylen, const char *val, size_t vallen);
+int omni_beacon_props_close(char *buf, size_t size, size_t *used);
+
+
+#endif /* _OMNI_BEACON_H_INCLUDED_ */

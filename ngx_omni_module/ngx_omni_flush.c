@@ -1,0 +1,911 @@
+
+/*
+ * The Pixel flusher: one process per host (the ring's lease holder) moves
+ * beacons from the ring to PostgreSQL, a batch per transaction:
+ *
+ *   BEGIN; omni_px_ring_lock(source) -> drained;
+ *   COPY omni_px_stage FROM STDIN (bytes past drained);
+ *   omni_px_ingest(source, end); COMMIT
+ *
+ * The source's drained position is committed with its rows, so a batch
+ * retried after a crash is neither lost nor stored twice.  While
+ * PostgreSQL is away the ring is written to spool files (fsync'd before
+ * the ring lets go of the bytes), named by their ring positions: replaying
+ * one is the same transaction with the same source, so it too skips what
+ * the database already has.  Spool files replay first, oldest first.
+ */
+
+#include <dirent.h>
+
+#include "ngx_omni_module.h"
+#include "ngx_omni_stmt.h"
+#include "ngx_omni_stats.h"
+#include "ngx_omni_pixel.h"
+
+
+#define NGX_OMNI_FLUSH_IDLE     0
+#define NGX_OMNI_FLUSH_BEGIN    1
+#define NGX_OMNI_FLUSH_LOCK     2
+#define NGX_OMNI_FLUSH_COPY     3
+#define NGX_OMNI_FLUSH_DATA     4
+#define NGX_OMNI_FLUSH_INGEST   5
+#define NGX_OMNI_FLUSH_COMMIT   6
+#define NGX_OMNI_FLUSH_ROLLBACK 7
+
+#define NGX_OMNI_FLUSH_BATCH_BYTES  (1024 * 1024)
+#define NGX_OMNI_FLUSH_FILE_BYTES   (4 * 1024 * 1024)
+#define NGX_OMNI_FLUSH_SPOOL_AFTER  1000      /* ms without a database */
+
+
+typedef struct {
+    ngx_omni_pg_conn_t   *pc;
+    ngx_uint_t            state;
+    ngx_uint_t            up;
+    ngx_msec_t            down_since;
+    ngx_uint_t            failures;
+    ngx_event_t           timer;
+
+    /* the batch in flight */
+    u_char                source[96];
+    uint64_t              from;          /* position of the first byte */
+    uint64_t              to;            /* position after the last byte */
+    ngx_str_t             chunks[2];
+    ngx_uint_t            nchunks;
+    ngx_uint_t            rows;
+    ngx_uint_t            from_file;
+    u_char                file[NGX_MAX_PATH];
+    uint64_t              file_base;     /* position of the file's byte 0 */
+    uint64_t              file_size;
+    u_char               *buf;           /* file bytes being replayed */
+} ngx_omni_flush_t;
+
+
+static void ngx_omni_flush_tick(ngx_event_t *ev);
+static void ngx_omni_flush_schedule(ngx_msec_t delay);
+static void ngx_omni_flush_ready(ngx_omni_pg_conn_t *pc, void *data);
+static void ngx_omni_flush_lost(ngx_omni_pg_conn_t *pc, void *data);
+static ngx_int_t ngx_omni_flush_next_file(void);
+static void ngx_omni_flush_start(void);
+static void ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res);
+static ngx_int_t ngx_omni_flush_take(uint64_t drained);
+static void ngx_omni_flush_done(ngx_uint_t ok);
+static ngx_int_t ngx_omni_flush_spool_ring(void);
+static ngx_int_t ngx_omni_flush_write_file(u_char *path, ngx_str_t *chunks,
+    ngx_uint_t n);
+static void ngx_omni_flush_close_overflow(void);
+static ngx_uint_t ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n);
+static void ngx_omni_flush_counted(char *answer);
+static void ngx_omni_flush_lag(void);
+
+
+static ngx_omni_flush_t       ngx_omni_flush;
+static ngx_omni_main_conf_t  *ngx_omni_flush_conf;
+static u_char                 ngx_omni_overflow_path[NGX_MAX_PATH];
+
+
+ngx_int_t
+ngx_omni_flush_init_process(ngx_cycle_t *cycle)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+    ngx_omni_flush_conf = omcf;
+
+    (void) ngx_sprintf(ngx_omni_overflow_path, "%V/overflow-%P.open%Z",
+                       &omcf->spool_dir, ngx_pid);
+
+    if (ngx_create_dir(omcf->spool_dir.data, 0700) == NGX_FILE_ERROR
+        && ngx_errno != NGX_EEXIST)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "omni: the spool directory \"%V\" can't be created",
+                      &omcf->spool_dir);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ngx_omni_flush, sizeof(ngx_omni_flush_t));
+
+    ngx_omni_flush.timer.handler = ngx_omni_flush_tick;
+    ngx_omni_flush.timer.log = cycle->log;
+    ngx_omni_flush.timer.data = &ngx_omni_flush;
+    ngx_omni_flush.down_since = ngx_current_msec;
+
+    /* every worker may become the drainer when the holder is gone */
+    ngx_omni_flush_schedule(omcf->flush_interval);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Leaving: what the ring holds goes to a spool file, named by its ring
+ * positions, so that whoever drains next (a new worker after a reload, or
+ * nginx after a restart) stores it exactly once.
+ */
+void
+ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
+{
+    (void) cycle;
+
+    if (ngx_omni_flush_conf == NULL) {
+        return;
+    }
+
+    if (ngx_omni_ring_lease() == NGX_OK) {
+        (void) ngx_omni_flush_spool_ring();
+        ngx_omni_ring_release();
+    }
+
+    ngx_omni_flush_close_overflow();
+
+    if (ngx_omni_flush.buf) {
+        ngx_free(ngx_omni_flush.buf);
+        ngx_omni_flush.buf = NULL;
+    }
+}
+
+
+/*
+ * The ring is full (a burst beyond what the drainer keeps up with): the
+ * row goes to this worker's overflow file, one write() a row so that rows
+ * never interleave.  The drainer closes and replays such files.
+ */
+ngx_int_t
+ngx_omni_spool_append(u_char *row, size_t len)
+{
+    ngx_fd_t  fd;
+    ssize_t   n;
+
+    if (ngx_omni_flush_conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(ngx_omni_overflow_path, NGX_FILE_APPEND,
+                       NGX_FILE_CREATE_OR_OPEN, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    n = write(fd, row, len);
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) len) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled, 1);
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_omni_spool_bytes(void)
+{
+    DIR            *dir;
+    u_char          path[NGX_MAX_PATH];
+    uint64_t        total;
+    ngx_file_info_t fi;
+    struct dirent  *de;
+
+    if (ngx_omni_flush_conf == NULL) {
+        return 0;
+    }
+
+    dir = opendir((char *) ngx_omni_flush_conf->spool_dir.data);
+    if (dir == NULL) {
+        return 0;
+    }
+
+    total = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        (void) ngx_snprintf(path, sizeof(path), "%V/%s%Z",
+                            &ngx_omni_flush_conf->spool_dir, de->d_name);
+
+        if (ngx_file_info(path, &fi) == 0) {
+            total += ngx_file_size(&fi);
+        }
+    }
+
+    closedir(dir);
+
+    return total;
+}
+
+
+static void
+ngx_omni_flush_schedule(ngx_msec_t delay)
+{
+    if (ngx_omni_flush.timer.timer_set) {
+        ngx_del_timer(&ngx_omni_flush.timer);
+    }
+
+    /* nothing in flight: a reload or quit need not wait for the tick */
+    ngx_omni_flush.timer.cancelable = 1;
+    ngx_add_timer(&ngx_omni_flush.timer, delay);
+}
+
+
+static void
+ngx_omni_flush_tick(ngx_event_t *ev)
+{
+    uint64_t  tail, head;
+
+    (void) ev;
+
+    if (ngx_omni_ring_lease() != NGX_OK) {
+        ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval * 5);
+        return;
+    }
+
+    if (ngx_omni_flush.pc == NULL) {
+        ngx_omni_flush.pc = ngx_omni_pg_conn_open("pixel flusher",
+                                                  ngx_omni_flush_ready,
+                                                  ngx_omni_flush_lost, NULL);
+    }
+
+    ngx_omni_flush_close_overflow();
+
+    if (ngx_omni_flush.state != NGX_OMNI_FLUSH_IDLE) {
+        return;
+    }
+
+    if (ngx_omni_flush.up) {
+        ngx_omni_flush_start();
+        return;
+    }
+
+    /* PostgreSQL is away: after a while, the disk takes custody */
+    ngx_omni_ring_range(&tail, &head);
+
+    if (head > tail
+        && ngx_current_msec - ngx_omni_flush.down_since
+           >= NGX_OMNI_FLUSH_SPOOL_AFTER)
+    {
+        (void) ngx_omni_flush_spool_ring();
+    }
+
+    ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
+}
+
+
+static void
+ngx_omni_flush_ready(ngx_omni_pg_conn_t *pc, void *data)
+{
+    (void) pc;
+    (void) data;
+
+    ngx_omni_flush.up = 1;
+    ngx_omni_flush.state = NGX_OMNI_FLUSH_IDLE;
+    ngx_omni_flush_start();
+}
+
+
+static void
+ngx_omni_flush_lost(ngx_omni_pg_conn_t *pc, void *data)
+{
+    (void) pc;
+    (void) data;
+
+    if (ngx_omni_flush.up) {
+        ngx_omni_flush.down_since = ngx_current_msec;
+    }
+
+    ngx_omni_flush.up = 0;
+    ngx_omni_flush.state = NGX_OMNI_FLUSH_IDLE;
+
+    if (!ngx_omni_flush.timer.timer_set) {
+        ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
+    }
+}
+
+
+/* the next batch: a spool file first (oldest), else the ring */
+static void
+ngx_omni_flush_start(void)
+{
+    ngx_int_t  rc;
+    uint64_t   tail, head;
+
+    if (ngx_omni_flush.state != NGX_OMNI_FLUSH_IDLE || !ngx_omni_flush.up) {
+        return;
+    }
+
+    ngx_omni_flush.from_file = 0;
+
+    if (ngx_omni_flush_next_file() == NGX_OK) {
+        ngx_omni_flush.from_file = 1;
+
+    } else {
+        ngx_omni_ring_range(&tail, &head);
+
+        if (head == tail) {
+            ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
+            return;
+        }
+
+        (void) ngx_sprintf(ngx_omni_flush.source, "ring:%016xL%Z",
+                           ngx_omni_ring_epoch());
+    }
+
+    ngx_omni_flush.state = NGX_OMNI_FLUSH_BEGIN;
+
+    /* a batch in flight holds the worker until it ends */
+    if (ngx_omni_flush.timer.timer_set) {
+        ngx_del_timer(&ngx_omni_flush.timer);
+    }
+
+    rc = ngx_omni_pg_conn_simple(ngx_omni_flush.pc, "BEGIN",
+                                 ngx_omni_flush_step, NULL);
+    if (rc != NGX_OK) {
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_IDLE;
+        ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
+    }
+}
+
+
+static void
+ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
+{
+    char       *v;
+    uint64_t    drained;
+    ngx_str_t   params[2];
+    u_char      pos[NGX_INT64_LEN + 1];
+
+    (void) data;
+
+    if (rc != NGX_OK) {
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "omni: pixel batch failed: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_omni_flush_done(0);
+        return;
+    }
+
+    switch (ngx_omni_flush.state) {
+
+    case NGX_OMNI_FLUSH_BEGIN:
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_LOCK;
+
+        params[0].data = ngx_omni_flush.source;
+        params[0].len = ngx_strlen(ngx_omni_flush.source);
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flush.pc,
+                                       NGX_OMNI_STMT_PX_RING_LOCK, 1, params,
+                                       ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_LOCK:
+        v = PQgetvalue(res, 0, 0);
+        drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
+
+        if (ngx_omni_flush_take(drained) != NGX_OK) {
+            ngx_omni_flush_done(0);
+            return;
+        }
+
+        if (ngx_omni_flush.nchunks == 0) {
+            /* the database has all of it already */
+            ngx_omni_flush.state = NGX_OMNI_FLUSH_DATA;
+            ngx_omni_flush_step(NULL, NGX_OK, NULL);
+            return;
+        }
+
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_COPY;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flush.pc,
+                 "COPY omni_px_stage (received_ms, pixel_key, ev, vid, url, "
+                 "ref, client_ts_ms, phone, email, props, ip, ua) "
+                 "FROM STDIN", ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_COPY:
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_DATA;
+        rc = ngx_omni_pg_conn_copy(ngx_omni_flush.pc, ngx_omni_flush.chunks,
+                                   ngx_omni_flush.nchunks,
+                                   ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_DATA:
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_INGEST;
+
+        params[0].data = ngx_omni_flush.source;
+        params[0].len = ngx_strlen(ngx_omni_flush.source);
+        params[1].data = pos;
+        params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flush.to) - pos;
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flush.pc,
+                                       NGX_OMNI_STMT_PX_INGEST, 2, params,
+                                       ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_INGEST:
+        ngx_omni_flush_counted(PQgetvalue(res, 0, 0));
+
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_COMMIT;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flush.pc, "COMMIT",
+                                     ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_COMMIT:
+        ngx_omni_flush_done(1);
+        return;
+
+    case NGX_OMNI_FLUSH_ROLLBACK:
+    default:
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_IDLE;
+        ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_omni_flush_done(0);
+    }
+}
+
+
+/*
+ * The bytes of this batch, past what the database already has: from the
+ * ring, or from the spool file being replayed.
+ */
+static ngx_int_t
+ngx_omni_flush_take(uint64_t drained)
+{
+    ssize_t          n;
+    size_t           len;
+    uint64_t         tail, head, from, to, off;
+    ngx_fd_t         fd;
+    ngx_omni_flush_t *f;
+
+    f = &ngx_omni_flush;
+    f->nchunks = 0;
+
+    if (!f->from_file) {
+        ngx_omni_ring_range(&tail, &head);
+
+        /* a crash after COMMIT left the tail behind: catch it up */
+        from = ngx_max(tail, drained);
+
+        if (from > head) {
+            from = head;
+        }
+
+        if (from > tail) {
+            ngx_omni_ring_advance(from);
+        }
+
+        to = ngx_min(head, from + NGX_OMNI_FLUSH_BATCH_BYTES);
+
+        f->nchunks = ngx_omni_ring_chunks(from, &to, f->chunks);
+        f->from = from;
+        f->to = ngx_max(to, from);
+        f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);
+
+        return NGX_OK;
+    }
+
+    from = ngx_max(drained, f->file_base);
+    off = from - f->file_base;
+    f->from = from;
+    f->to = f->file_base + f->file_size;
+
+    if (off >= f->file_size) {
+        return NGX_OK;
+    }
+
+    len = (size_t) ngx_min(f->file_size - off, NGX_OMNI_FLUSH_FILE_BYTES);
+
+    if (f->buf == NULL) {
+        f->buf = ngx_alloc(NGX_OMNI_FLUSH_FILE_BYTES, ngx_cycle->log);
+        if (f->buf == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a blocking read, on the recovery path only */
+    fd = ngx_open_file(f->file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    n = pread(fd, f->buf, len, (off_t) off);
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) len) {
+        return NGX_ERROR;
+    }
+
+    while (len > 0 && f->buf[len - 1] != '\n') {
+        len--;
+    }
+
+    f->to = from + len;
+    f->chunks[0].data = f->buf;
+    f->chunks[0].len = len;
+    f->nchunks = len ? 1 : 0;
+    f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_omni_flush_done(ngx_uint_t ok)
+{
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+
+    if (!ok) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
+        f->failures++;
+
+        if (f->up && f->state != NGX_OMNI_FLUSH_IDLE
+            && f->state != NGX_OMNI_FLUSH_ROLLBACK
+            && ngx_omni_pg_conn_simple(f->pc, "ROLLBACK", ngx_omni_flush_step,
+                                       NULL) == NGX_OK)
+        {
+            f->state = NGX_OMNI_FLUSH_ROLLBACK;
+            return;
+        }
+
+        f->state = NGX_OMNI_FLUSH_IDLE;
+        ngx_omni_flush_schedule(ngx_min(ngx_omni_flush_conf->flush_interval
+                                        << ngx_min(f->failures, 5), 5000));
+        return;
+    }
+
+    f->failures = 0;
+    f->state = NGX_OMNI_FLUSH_IDLE;
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_batches, 1);
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_flushed,
+                                f->rows);
+
+    if (f->from_file) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_replayed,
+                                    f->rows);
+
+        if (f->to >= f->file_base + f->file_size) {
+            if (ngx_delete_file(f->file) == NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                              "omni: replayed spool \"%s\" can't be removed",
+                              f->file);
+            }
+        }
+
+    } else {
+        ngx_omni_ring_advance(f->to);
+        ngx_omni_flush_lag();
+    }
+
+    /* more waiting?  go on at once; else rest until the next tick */
+    ngx_omni_flush_start();
+}
+
+
+/*
+ * Spool files: "ring-<epoch>-<from>.copy" (ring bytes from a position,
+ * replayed under the ring's own source) and "overflow-<pid>-<ms>.copy"
+ * (rows the full ring could not take, replayed under their file name).
+ * The oldest ring spool goes first.
+ */
+static ngx_int_t
+ngx_omni_flush_next_file(void)
+{
+    DIR              *dir;
+    u_char           *name, best[256];
+    uint64_t          epoch, from, best_from;
+    ngx_uint_t        found;
+    ngx_file_info_t   fi;
+    struct dirent    *de;
+    ngx_omni_flush_t *f;
+
+    f = &ngx_omni_flush;
+
+    dir = opendir((char *) ngx_omni_flush_conf->spool_dir.data);
+    if (dir == NULL) {
+        return NGX_DECLINED;
+    }
+
+    found = 0;
+    best_from = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        name = (u_char *) de->d_name;
+
+        if (ngx_strlen(name) >= sizeof(best)
+            || ngx_strstr(name, ".copy") == NULL)
+        {
+            continue;
+        }
+
+        if (ngx_strncmp(name, "ring-", 5) == 0
+            && sscanf((char *) name, "ring-%16lx-%20lu.copy",
+                      (unsigned long *) &epoch, (unsigned long *) &from) == 2)
+        {
+            if (!found || from < best_from
+                || ngx_strncmp(best, "overflow-", 9) == 0)
+            {
+                ngx_cpystrn(best, name, sizeof(best));
+                best_from = from;
+                found = 1;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(name, "overflow-", 9) == 0 && !found) {
+            (void) ngx_snprintf(f->file, sizeof(f->file), "%V/%s%Z",
+                                &ngx_omni_flush_conf->spool_dir, name);
+
+            /* a late writer may still append: wait until it is quiet */
+            if (ngx_file_info(f->file, &fi) == 0
+                && ngx_time() - ngx_file_mtime(&fi) >= 1)
+            {
+                ngx_cpystrn(best, name, sizeof(best));
+                found = 1;
+            }
+        }
+    }
+
+    closedir(dir);
+
+    if (!found) {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_snprintf(f->file, sizeof(f->file), "%V/%s%Z",
+                        &ngx_omni_flush_conf->spool_dir, best);
+
+    if (ngx_file_info(f->file, &fi) != 0) {
+        return NGX_DECLINED;
+    }
+
+    f->file_size = (uint64_t) ngx_file_size(&fi);
+
+    if (ngx_strncmp(best, "ring-", 5) == 0) {
+        (void) sscanf((char *) best, "ring-%16lx-%20lu.copy",
+                      (unsigned long *) &epoch, (unsigned long *) &from);
+        (void) ngx_sprintf(f->source, "ring:%016xL%Z", epoch);
+        f->file_base = from;
+
+    } else {
+        (void) ngx_snprintf(f->source, sizeof(f->source), "file:%s%Z", best);
+        f->file_base = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the ring's undrained rows to a file, fsync'd, then the ring lets go */
+static ngx_int_t
+ngx_omni_flush_spool_ring(void)
+{
+    u_char      path[NGX_MAX_PATH];
+    uint64_t    tail, head, to;
+    ngx_str_t   chunks[2];
+    ngx_uint_t  n, rows;
+
+    ngx_omni_ring_range(&tail, &head);
+
+    to = head;
+    n = ngx_omni_ring_chunks(tail, &to, chunks);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    (void) ngx_snprintf(path, sizeof(path), "%V/ring-%016xL-%020uL.copy%Z",
+                        &ngx_omni_flush_conf->spool_dir,
+                        ngx_omni_ring_epoch(), tail);
+
+    if (ngx_omni_flush_write_file(path, chunks, n) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "omni: spooling the pixel ring to \"%s\" failed; "
+                      "the events stay in the ring", path);
+        return NGX_ERROR;
+    }
+
+    rows = ngx_omni_flush_count_rows(chunks, n);
+    ngx_omni_ring_advance(to);
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled, rows);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "omni: %ui pixel events spooled to \"%s\"", rows, path);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_omni_flush_write_file(u_char *path, ngx_str_t *chunks, ngx_uint_t n)
+{
+    u_char      tmp[NGX_MAX_PATH];
+    ssize_t     w;
+    ngx_fd_t    fd;
+    ngx_uint_t  i;
+
+    /* written whole under a temporary name: a replay never sees half */
+    (void) ngx_snprintf(tmp, sizeof(tmp), "%s.tmp%Z", path);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        w = write(fd, chunks[i].data, chunks[i].len);
+
+        if (w != (ssize_t) chunks[i].len) {
+            (void) ngx_close_file(fd);
+            (void) ngx_delete_file(tmp);
+            return NGX_ERROR;
+        }
+    }
+
+    if (fsync(fd) == -1) {
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(tmp);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, path) == NGX_FILE_ERROR) {
+        (void) ngx_delete_file(tmp);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Overflow files a second old are closed (renamed, fsync'd) for replay.
+ * A producer that still had the old name open at the rename appends to
+ * the renamed file, so a closed file is replayed only once it has been
+ * quiet for a second too.
+ */
+static void
+ngx_omni_flush_close_overflow(void)
+{
+    DIR             *dir;
+    u_char           from[NGX_MAX_PATH], to[NGX_MAX_PATH];
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+    struct dirent   *de;
+
+    if (ngx_omni_flush_conf == NULL) {
+        return;
+    }
+
+    dir = opendir((char *) ngx_omni_flush_conf->spool_dir.data);
+    if (dir == NULL) {
+        return;
+    }
+
+    while ((de = readdir(dir)) != NULL) {
+        if (ngx_strncmp(de->d_name, "overflow-", 9) != 0
+            || ngx_strstr(de->d_name, ".open") == NULL)
+        {
+            continue;
+        }
+
+        (void) ngx_snprintf(from, sizeof(from), "%V/%s%Z",
+                            &ngx_omni_flush_conf->spool_dir, de->d_name);
+
+        if (ngx_file_info(from, &fi) != 0
+            || ngx_time() - ngx_file_mtime(&fi) < 1)
+        {
+            continue;
+        }
+
+        (void) ngx_snprintf(to, sizeof(to), "%V/%*s-%M.copy%Z",
+                            &ngx_omni_flush_conf->spool_dir,
+                            ngx_strlen(de->d_name) - 5, de->d_name,
+                            ngx_current_msec);
+
+        fd = ngx_open_file(from, NGX_FILE_RDWR, NGX_FILE_OPEN, 0);
+        if (fd != NGX_INVALID_FILE) {
+            (void) fsync(fd);
+            (void) ngx_close_file(fd);
+        }
+
+        (void) ngx_rename_file(from, to);
+    }
+
+    closedir(dir);
+}
+
+
+/* how old the batch's first beacon was when it was stored */
+static void
+ngx_omni_flush_lag(void)
+{
+    ngx_time_t         *tp;
+    ngx_str_t          *c;
+    u_char             *tab;
+    int64_t             received, lag;
+    ngx_atomic_uint_t   max;
+
+    c = &ngx_omni_flush.chunks[0];
+
+    if (ngx_omni_flush.nchunks == 0) {
+        return;
+    }
+
+    tab = ngx_strlchr(c->data, c->data + ngx_min(c->len, 24), '\t');
+    if (tab == NULL) {
+        return;
+    }
+
+    received = ngx_atoof(c->data, tab - c->data);
+    tp = ngx_timeofday();
+    lag = (int64_t) tp->sec * 1000 + tp->msec - received;
+
+    max = ngx_omni_stats->pixel.flush_lag_ms_max;
+
+    if (lag > 0 && (ngx_atomic_uint_t) lag > max) {
+        (void) ngx_atomic_cmp_set(&ngx_omni_stats->pixel.flush_lag_ms_max,
+                                  max, (ngx_atomic_uint_t) lag);
+    }
+}
+
+
+/* omni_px_ingest() answers {"stored":N,"rejected":M,"captures":K} */
+static void
+ngx_omni_flush_counted(char *answer)
+{
+    json_t    *json;
+    json_int_t rejected, captures;
+
+    json = json_loads(answer, 0, NULL);
+    if (json == NULL) {
+        return;
+    }
+
+    rejected = json_integer_value(json_object_get(json, "rejected"));
+    captures = json_integer_value(json_object_get(json, "captures"));
+    json_decref(json);
+
+    if (rejected > 0) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
+                                    rejected);
+    }
+
+    if (captures > 0) {
+        ngx_omni_capture_wake();
+    }
+}
+
+
+static ngx_uint_t
+ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n)
+{
+    u_char      *p, *end;
+    ngx_uint_t   i, rows;
+
+    rows = 0;
+
+    for (i = 0; i < n; i++) {
+        p = chunks[i].data;
+        end = p + chunks[i].len;
+
+        while ((p = ngx_strlchr(p, end, '\n')) != NULL) {
+            rows++;
+            p++;
+        }
+    }
+
+    return rows;
+}

@@ -1,0 +1,206 @@
+/*
+ * omni Pixel: page views, custom events, identify, and consent-aware
+ * capture of phone and email fields from submitted forms.
+ *
+ *   <script async src="https://SHOP/omni/px/omni.js"
+ *           data-pixel-key="px_..."></script>
+ *
+ * Calls made before it loads are queued by the one-line stub:
+ *   window.omni=window.omni||function(){(omni.q=omni.q||[]).push(arguments)};
+ */
+(function (w, d) {
+  'use strict';
+
+  if (w.omni && w.omni.loaded) {
+    return;
+  }
+
+  var script = d.currentScript ||
+      d.querySelector('script[src*="/px/omni.js"]');
+  var src = script ? script.src : '';
+  var base = src.slice(0, src.indexOf('/px/omni.js')) || '/omni';
+  var key = script && script.getAttribute('data-pixel-key');
+  var consent = 'none';          /* 'required' | 'granted' | 'denied' */
+  var kept = [];                 /* held until consent, or a tick */
+  var pending = [];
+  var flushTimer = null;
+  var MAX_EVENTS = 20;
+  var MAX_BYTES = 16384;
+
+  function visitorId() {
+    var m = d.cookie.match(/(?:^|; )_omni_vid=([A-Za-z0-9_-]{1,64})/);
+    var vid = m ? m[1] : null;
+    try {
+      vid = vid || w.localStorage.getItem('_omni_vid');
+    } catch (e) { /* storage blocked */ }
+    if (!vid) {
+      var bytes = new Uint8Array(16);
+      w.crypto.getRandomValues(bytes);
+      vid = btoa(String.fromCharCode.apply(null, bytes))
+        .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+        .slice(0, 22);
+    }
+    d.cookie = '_omni_vid=' + vid + '; path=/; max-age=63072000; SameSite=Lax';
+    try {
+      w.localStorage.setItem('_omni_vid', vid);
+    } catch (e) { /* storage blocked */ }
+    return vid;
+  }
+
+  var vid = visitorId();
+
+  function event(name, extra) {
+    var ev = {
+      ev: name, vid: vid, url: location.href, ref: d.referrer, ts: Date.now()
+    };
+    for (var k in extra) {
+      if (extra[k] !== undefined && extra[k] !== null && extra[k] !== '') {
+        ev[k] = extra[k];
+      }
+    }
+    return ev;
+  }
+
+  function gif(ev) {
+    var q = ['ev', 'vid', 'url', 'ref', 'ts', 'ph', 'em'].filter(function (k) {
+      return ev[k] !== undefined;
+    }).map(function (k) {
+      var v = String(ev[k]);
+      if (k === 'url' || k === 'ref') {
+        v = v.slice(0, 2048);
+      }
+      return k + '=' + encodeURIComponent(v);
+    });
+    var props = ev.props || {};
+    for (var p in props) {
+      q.push('p.' + encodeURIComponent(p) + '=' +
+             encodeURIComponent(String(props[p]).slice(0, 512)));
+    }
+    new Image().src = base + '/px/' + key + '.gif?' + q.join('&').slice(0, 8000);
+  }
+
+  function send(batch) {
+    var body = JSON.stringify(batch);
+    var sent = false;
+    if (navigator.sendBeacon && body.length <= MAX_BYTES) {
+      try {
+        sent = navigator.sendBeacon(base + '/px/' + key, body);
+      } catch (e) {
+        sent = false;
+      }
+    }
+    if (!sent) {
+      batch.forEach(gif);
+    }
+  }
+
+  function flush() {
+    flushTimer = null;
+    while (pending.length) {
+      send(pending.splice(0, MAX_EVENTS));
+    }
+  }
+
+  function queue(ev) {
+    if (!key || consent === 'denied') {
+      return;
+    }
+    if (consent === 'required') {
+      kept.push(ev);
+      return;
+    }
+    pending.push(ev);
+    if (!flushTimer) {
+      flushTimer = setTimeout(flush, 0);
+    }
+  }
+
+  function ignored(el) {
+    return !!(el.closest && el.closest('[data-omni-ignore]'));
+  }
+
+  /* only phone and email inputs; never passwords or hidden fields */
+  function fieldKind(el) {
+    var type = (el.getAttribute('type') || '').toLowerCase();
+    if (type === 'password' || type === 'hidden' || ignored(el)) {
+      return null;
+    }
+    var hint = [el.getAttribute('autocomplete'), el.name, el.id]
+      .join(' ').toLowerCase();
+    if (type === 'tel' || /\btel\b|phone|mobile|whatsapp/.test(hint)) {
+      return 'ph';
+    }
+    if (type === 'email' || /e-?mail/.test(hint)) {
+      return 'em';
+    }
+    return null;
+  }
+
+  function onSubmit(e) {
+    try {
+      var form = e.target;
+      if (!form || !form.elements || ignored(form)) {
+        return;
+      }
+      var found = {};
+      Array.prototype.forEach.call(form.elements, function (el) {
+        var kind = el.tagName === 'INPUT' && fieldKind(el);
+        var value = kind && String(el.value || '').trim();
+        if (value && !found[kind]) {
+          found[kind] = value.slice(0, kind === 'ph' ? 64 : 254);
+        }
+      });
+      if (found.ph || found.em) {
+        queue(event('form_submit', {
+          ph: found.ph, em: found.em,
+          props: { form: form.id || form.getAttribute('name') || '' }
+        }));
+        flush();
+      }
+    } catch (err) { /* never break the shop's page */ }
+  }
+
+  var api = {
+    init: function (k) { key = k; },
+    track: function (name, props) {
+      queue(event(String(name), { props: props || {} }));
+    },
+    identify: function (who) {
+      who = who || {};
+      queue(event('identify', { ph: who.phone, em: who.email }));
+    },
+    consent: function (state) {
+      consent = state;
+      if (state === 'granted') {
+        consent = 'none';
+        kept.splice(0).forEach(queue);
+        flush();
+      } else if (state === 'denied') {
+        kept = [];
+      }
+    },
+    flush: flush
+  };
+
+  function call(args) {
+    try {
+      var fn = api[args[0]];
+      if (fn) {
+        fn.apply(null, Array.prototype.slice.call(args, 1));
+      }
+    } catch (e) { /* never break the shop's page */ }
+  }
+
+  var queued = (w.omni && w.omni.q) || [];
+  w.omni = function () { call(arguments); };
+  w.omni.loaded = true;
+
+  /* consent and init first: they decide what happens to the rest */
+  queued.filter(function (a) { return a[0] === 'consent' || a[0] === 'init'; })
+    .forEach(call);
+  d.addEventListener('submit', onSubmit, true);
+  queue(event('pageview', {}));
+  queued.filter(function (a) { return a[0] !== 'consent' && a[0] !== 'init'; })
+    .forEach(call);
+  w.addEventListener('pagehide', flush);
+})(window, document);
