@@ -94,15 +94,6 @@ ngx_omni_flush_init_process(ngx_cycle_t *cycle)
     (void) ngx_sprintf(ngx_omni_overflow_path, "%V/overflow-%P.open%Z",
                        &omcf->spool_dir, ngx_pid);
 
-    if (ngx_create_dir(omcf->spool_dir.data, 0700) == NGX_FILE_ERROR
-        && ngx_errno != NGX_EEXIST)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "omni: the spool directory \"%V\" can't be created",
-                      &omcf->spool_dir);
-        return NGX_ERROR;
-    }
-
     ngx_memzero(&ngx_omni_flush, sizeof(ngx_omni_flush_t));
 
     ngx_omni_flush.timer.handler = ngx_omni_flush_tick;

@@ -403,6 +403,8 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_omni_main_conf_t  *omcf = conf;
 
+    ngx_path_t  *path;
+
     ngx_conf_init_uint_value(omcf->pg_pool_size, 4);
     ngx_conf_init_uint_value(omcf->pg_queue_size, 256);
     ngx_conf_init_msec_value(omcf->pg_timeout, 5000);
@@ -416,6 +418,20 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_conf_full_name(cf->cycle, &omcf->spool_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* nginx creates it at start, owned by the workers' user */
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = omcf->spool_dir;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
