@@ -119,7 +119,7 @@ static ngx_queue_t           ngx_omni_pg_waiting;
 static ngx_uint_t            ngx_omni_pg_nwaiting;
 static ngx_uint_t            ngx_omni_pg_up;        /* pooled, ready|busy */
 static ngx_uint_t            ngx_omni_pg_down;      /* failed since last up */
-static ngx_uint_t            ngx_omni_pg_stale_logged;
+static ngx_int_t             ngx_omni_pg_stale_logged = -1;
 
 
 ngx_int_t
@@ -737,14 +737,18 @@ ngx_omni_pg_setup_next(ngx_omni_pg_conn_t *pc, PGresult *res)
             version = ngx_atoi((u_char *) v, ngx_strlen(v));
         }
 
+        if (version == NGX_ERROR) {
+            version = 0;
+        }
+
         if (version < NGX_OMNI_SCHEMA_VERSION) {
-            if (!ngx_omni_pg_stale_logged) {
+            /* once per version seen, not once per reconnect */
+            if (ngx_omni_pg_stale_logged != version) {
                 ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                               "omni: database schema is at version %i but "
                               "this module needs %d; run bin/omni-migrate",
-                              version == NGX_ERROR ? 0 : version,
-                              NGX_OMNI_SCHEMA_VERSION);
-                ngx_omni_pg_stale_logged = 1;
+                              version, NGX_OMNI_SCHEMA_VERSION);
+                ngx_omni_pg_stale_logged = version;
             }
 
             ngx_omni_pg_stats->schema_stale = 1;
@@ -753,7 +757,7 @@ ngx_omni_pg_setup_next(ngx_omni_pg_conn_t *pc, PGresult *res)
         }
 
         ngx_omni_pg_stats->schema_stale = 0;
-        ngx_omni_pg_stale_logged = 0;
+        ngx_omni_pg_stale_logged = -1;
 
         pc->step = NGX_OMNI_PG_STEP_PREPARE;
 

@@ -8,7 +8,7 @@ use lib 't/lib';
 use Omni::Test;
 
 my $t = Omni::Test->new();
-my $a = $t->tenant(name => 'Brand A', plan => [qw(cs omo)], region => 'HK');
+my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs omo)], region => 'HK');
 
 sub error_is {
     my ($res, $status, $code, $name) = @_;
@@ -38,24 +38,24 @@ error_is($t->get('/omni/api/v1/me', { token => 'om_' . ('a' x 400) }),
     401, 'invalid_token', 'overlong token');
 
 # the admin's token finds the admin, the tenant and its plan
-$res = $t->get('/omni/api/v1/me', { token => $a->{admin_token} });
+$res = $t->get('/omni/api/v1/me', { token => $ta->{admin_token} });
 is($res->{status}, 200, 'admin token answers /me');
 is($res->{json}{role}, 'admin', '/me role');
-is($res->{json}{tenant_id}, $a->{id}, '/me tenant');
+is($res->{json}{tenant_id}, $ta->{id}, '/me tenant');
 is_deeply([sort @{ $res->{json}{plan} }], [qw(cs omo)], '/me plan');
 is_deeply($res->{json}{branch_ids}, [], '/me branches');
 is($res->{json}{default_region}, 'HK', '/me default region');
 
 # a token made through the API works and is shown only once
 my $b1 = $t->post('/omni/api/v1/branches',
-    { token => $a->{admin_token}, body => { name => 'Causeway Bay' } });
+    { token => $ta->{admin_token}, body => { name => 'Causeway Bay' } });
 is($b1->{status}, 201, 'branch created');
-my $m = $t->post('/omni/api/v1/members', { token => $a->{admin_token},
+my $m = $t->post('/omni/api/v1/members', { token => $ta->{admin_token},
     body => { name => 'Sam', role => 'sales_agent',
               branch_ids => [ $b1->{json}{id} ] } });
 is($m->{status}, 201, 'member created');
 my $tok = $t->post("/omni/api/v1/members/$m->{json}{id}/tokens",
-    { token => $a->{admin_token} });
+    { token => $ta->{admin_token} });
 is($tok->{status}, 201, 'token created');
 like($tok->{json}{token} // '', qr/^om_[0-9a-f]{48}$/, 'token shape');
 my $sam = $tok->{json}{token};
@@ -82,7 +82,7 @@ cmp_ok($t->metric('omni_cache_hits_total'), '>=', $before + 3,
 
 # a role change made here is seen on the next call
 is($t->patch("/omni/api/v1/members/$m->{json}{id}",
-    { token => $a->{admin_token}, body => { role => 'sales_manager' } })
+    { token => $ta->{admin_token}, body => { role => 'sales_manager' } })
     ->{status}, 200, 'role changed');
 is($t->get('/omni/api/v1/me', { token => $sam })->{json}{role},
     'sales_manager', 'the next call sees the new role');
@@ -97,7 +97,7 @@ $t->wait_until(sub {
 
 # a deleted member's tokens stop at once
 is($t->delete("/omni/api/v1/members/$m->{json}{id}",
-    { token => $a->{admin_token} })->{status}, 200, 'member deleted');
+    { token => $ta->{admin_token} })->{status}, 200, 'member deleted');
 error_is($t->get('/omni/api/v1/me', { token => $sam }), 401,
     'invalid_token', 'deleted member at once');
 

@@ -9,9 +9,9 @@ use lib 't/lib';
 use Omni::Test;
 
 my $t = Omni::Test->new();
-my $a = $t->tenant(name => 'Brand A', plan => [qw(cs)], region => 'HK');
-my $b = $t->tenant(name => 'Brand B', plan => [qw(cs)], region => 'SG');
-my $admin = { token => $a->{admin_token} };
+my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs)], region => 'HK');
+my $tb = $t->tenant(name => 'Brand B', plan => [qw(cs)], region => 'SG');
+my $admin = { token => $ta->{admin_token} };
 
 sub with { return { %$admin, @_ } }
 
@@ -23,7 +23,7 @@ sub error_is {
 
 sub count_members {
     return $t->dbh->selectrow_array(
-        'SELECT count(*) FROM members WHERE tenant_id = ?', undef, $a->{id});
+        'SELECT count(*) FROM members WHERE tenant_id = ?', undef, $ta->{id});
 }
 
 # branches
@@ -34,7 +34,7 @@ error_is($t->post('/omni/api/v1/branches', with(body => { name => 'CWB' })),
     409, 'branch_exists', 'the same branch name twice');
 my $mk = $t->post('/omni/api/v1/branches', with(body => { name => 'MK' }));
 my $bb = $t->post('/omni/api/v1/branches',
-    { token => $b->{admin_token}, body => { name => 'Orchard' } });
+    { token => $tb->{admin_token}, body => { name => 'Orchard' } });
 is($bb->{status}, 201, 'the other tenant has a branch too');
 
 my $page1 = $t->get('/omni/api/v1/branches?per_page=1', $admin);
@@ -121,7 +121,7 @@ error_is($t->patch("/omni/api/v1/members/$amy->{json}{id}",
 
 # the other tenant's ids are not found, and nothing changes there
 my $b_admin_id = $t->get('/omni/api/v1/me',
-    { token => $b->{admin_token} })->{json}{id};
+    { token => $tb->{admin_token} })->{json}{id};
 error_is($t->patch("/omni/api/v1/members/$b_admin_id",
     with(body => { name => 'Hijacked' })), 404, 'not_found',
     "patch another tenant's member");
@@ -129,7 +129,7 @@ error_is($t->delete("/omni/api/v1/members/$b_admin_id", $admin), 404,
     'not_found', "delete another tenant's member");
 error_is($t->post("/omni/api/v1/members/$b_admin_id/tokens", $admin), 404,
     'not_found', "a token for another tenant's member");
-is($t->get('/omni/api/v1/me', { token => $b->{admin_token} })->{json}{name},
+is($t->get('/omni/api/v1/me', { token => $tb->{admin_token} })->{json}{name},
     $t->dbh->selectrow_array('SELECT name FROM members WHERE id = ?', undef,
         $b_admin_id), 'the other tenant is untouched');
 error_is($t->patch('/omni/api/v1/members/99999999',

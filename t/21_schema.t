@@ -23,9 +23,9 @@ is($t->metric('omni_pg_schema_stale'), 1, 'status shows the stale schema');
 
 # migrate: the running nginx picks it up by itself
 $t->migrate;
-my $a = $t->tenant(name => 'Brand A', plan => [qw(cs)]);
+my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs)]);
 $t->wait_until(sub {
-    $t->get('/omni/api/v1/me', { token => $a->{admin_token} })->{status}
+    $t->get('/omni/api/v1/me', { token => $ta->{admin_token} })->{status}
         == 200
 }, 10, 'serves once the schema is current');
 is($t->metric('omni_pg_schema_stale'), 0, 'stale flag cleared');

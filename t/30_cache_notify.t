@@ -12,8 +12,8 @@ use Omni::Test;
 
 my $one = Omni::Test->new(workers => 2);
 my $two = $one->start_second_nginx(workers => 2);
-my $a = $one->tenant(name => 'Brand A', plan => [qw(cs)]);
-my $admin = { token => $a->{admin_token} };
+my $ta = $one->tenant(name => 'Brand A', plan => [qw(cs)]);
+my $admin = { token => $ta->{admin_token} };
 
 my $m = $one->post('/omni/api/v1/members', { %$admin,
     body => { name => 'Kit', role => 'cs_agent' } })->{json};
@@ -58,7 +58,7 @@ is($one->get('/omni/api/v1/me', { token => $kit })->{status}, 401,
 $one->dbh->do(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
     WHERE query ILIKE 'LISTEN%'});
 $one->dbh->do('UPDATE tenants SET default_region = ? WHERE id = ?', undef,
-    'SG', $a->{id});
+    'SG', $ta->{id});
 $one->wait_until(sub {
     ($one->get('/omni/api/v1/me', $admin)->{json}{default_region} // '')
         eq 'SG'

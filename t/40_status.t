@@ -15,11 +15,11 @@ my $t = Omni::Test->new(workers => 2, server_extra => q{
         error_page 403 /omni_error;
     }
 });
-my $a = $t->tenant(name => 'Brand A', plan => [qw(cs)]);
+my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs)]);
 
-$t->get('/omni/api/v1/me', { token => $a->{admin_token} }) for 1 .. 3;
+$t->get('/omni/api/v1/me', { token => $ta->{admin_token} }) for 1 .. 3;
 $t->get('/omni/api/v1/me');
-$t->get("/omni/px/$a->{pixel_key}.gif?ev=pageview&vid=s1");
+$t->get("/omni/px/$ta->{pixel_key}.gif?ev=pageview&vid=s1");
 
 my $res = $t->get('/omni/status');
 is($res->{status}, 200, 'loopback reads the status');
