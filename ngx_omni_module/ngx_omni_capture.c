@@ -107,7 +107,17 @@ ngx_omni_capture_claimed(void *data, ngx_int_t rc, PGresult *res)
 
     (void) data;
 
-    if (rc != NGX_OK || (rows = PQntuples(res)) == 0) {
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "omni: claiming captured phones failed: %s",
+                      res ? PQresultErrorMessage(res) : "no database");
+        ngx_omni_capture_rest();
+        return;
+    }
+
+    rows = PQntuples(res);
+
+    if (rows == 0) {
         ngx_omni_capture_rest();
         return;
     }
