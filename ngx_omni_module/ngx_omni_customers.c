@@ -134,13 +134,13 @@ ngx_omni_customers_filter(ngx_omni_ctx_t *ctx, ngx_str_t *by,
             }
 
             by->data = dst;
-            ngx_unescape_uri(&dst, &key, eq - key, NGX_UNESCAPE_URI);
+            ngx_unescape_uri(&dst, &key, eq - key, 0);
             by->len = dst - by->data;
             *dst++ = '\0';
 
             eq++;
             value->data = dst;
-            ngx_unescape_uri(&dst, &eq, p - eq, NGX_UNESCAPE_URI);
+            ngx_unescape_uri(&dst, &eq, p - eq, 0);
             value->len = dst - value->data;
             *dst = '\0';
         }

@@ -250,7 +250,7 @@ ngx_omni_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
     src = raw.data;
 
     /* '+' stays '+': it starts a phone number far more often than a space */
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
     value->len = dst - value->data;
     *dst = '\0';
 

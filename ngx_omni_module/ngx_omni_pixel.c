@@ -195,9 +195,9 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
             /* property name and value decode into the args buffer too */
             ks = k + 2;
             kd = dst;
-            ngx_unescape_uri(&dst, &ks, eq - (k + 2), NGX_UNESCAPE_URI);
+            ngx_unescape_uri(&dst, &ks, eq - (k + 2), 0);
             vd = dst;
-            ngx_unescape_uri(&dst, &src, p - src, NGX_UNESCAPE_URI);
+            ngx_unescape_uri(&dst, &src, p - src, 0);
 
             if (omni_beacon_props_add((char *) props, sizeof(props), &used,
                                       (char *) kd, vd - kd, (char *) vd,
@@ -209,7 +209,7 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
 
         if (v) {
             v->data = (char *) dst;
-            ngx_unescape_uri(&dst, &src, p - src, NGX_UNESCAPE_URI);
+            ngx_unescape_uri(&dst, &src, p - src, 0);
             v->len = (char *) dst - v->data;
         }
 

@@ -275,8 +275,9 @@ sub metric {
     my $sum = 0;
     for my $line (split /\n/, $body) {
         next unless $line =~ /^\Q$name\E(\{[^}]*\})? (\S+)$/;
-        next if defined $labels && ($1 // '') !~ /\Q$labels\E/;
-        $sum += $2;
+        my ($set, $value) = ($1 // '', $2);
+        next if defined $labels && $set !~ /\Q$labels\E/;
+        $sum += $value;
     }
     return $sum;
 }
