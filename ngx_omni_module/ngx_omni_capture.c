@@ -85,12 +85,13 @@ ngx_omni_capture_claim(void)
     param.len = ngx_sprintf(n, "%d", NGX_OMNI_CAPTURE_BATCH) - n;
 
     ngx_omni_capture_again = 0;
+    ngx_omni_capture_busy = 1;
 
     if (ngx_omni_pg_query(NGX_OMNI_STMT_PX_CLAIM, 1, &param,
                           ngx_omni_capture_claimed, NULL)
-        != NULL)
+        == NULL)
     {
-        ngx_omni_capture_busy = 1;
+        ngx_omni_capture_busy = 0;
     }
 }
 

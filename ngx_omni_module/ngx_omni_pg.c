@@ -102,7 +102,7 @@ static void ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what,
 static void ngx_omni_pg_close(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc);
 static ngx_int_t ngx_omni_pg_run(ngx_omni_pg_conn_t *pc,
-    ngx_omni_pg_query_t *q);
+    ngx_omni_pg_query_t *q, ngx_uint_t defer);
 static void ngx_omni_pg_query_wait(ngx_event_t *ev);
 static void ngx_omni_pg_query_free(ngx_omni_pg_query_t *q);
 static void ngx_omni_pg_fail_queue(ngx_int_t rc);
@@ -255,12 +255,10 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
     {
         pc = ngx_queue_data(q, ngx_omni_pg_conn_t, queue);
 
-        if (pc->pooled && pc->state == NGX_OMNI_PG_READY) {
-            if (ngx_omni_pg_run(pc, query) == NGX_OK) {
-                return query;
-            }
-
-            break;
+        if (pc->pooled && pc->state == NGX_OMNI_PG_READY
+            && ngx_omni_pg_run(pc, query, 1) == NGX_OK)
+        {
+            return query;
         }
     }
 
@@ -1062,8 +1060,12 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
             ngx_del_timer(&query->wait);
         }
 
-        /* on failure the query was answered and the link is closing */
-        (void) ngx_omni_pg_run(pc, query);
+        if (ngx_omni_pg_run(pc, query, 0) != NGX_OK) {
+            /* the link broke under it: this query's answer is that */
+            query->handler(query->data, NGX_ERROR, NULL);
+            ngx_omni_pg_query_free(query);
+        }
+
         return;
     }
 
@@ -1077,22 +1079,44 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
 }
 
 
+/*
+ * Sends q on pc.  A failed send closes pc without answering q: the caller
+ * still owns it.  With defer, the flush waits for the next turn of the
+ * event loop, so that ngx_omni_pg_query() never calls its handler before
+ * it has returned.
+ */
 static ngx_int_t
-ngx_omni_pg_run(ngx_omni_pg_conn_t *pc, ngx_omni_pg_query_t *q)
+ngx_omni_pg_run(ngx_omni_pg_conn_t *pc, ngx_omni_pg_query_t *q,
+    ngx_uint_t defer)
 {
     int  ok;
 
-    pc->query = q;
-    pc->handler = NULL;
     q->queue.next = NULL;
 
     ok = PQsendQueryPrepared(pc->pg,
                              (char *) ngx_omni_stmts[q->stmt].name.data,
                              q->nparams, (const char * const *) q->values,
                              NULL, NULL, 0);
-
-    if (ngx_omni_pg_sent(pc, ok) != NGX_OK) {
+    if (!ok) {
+        ngx_omni_pg_broken(pc, "send", NGX_ERROR);
         return NGX_ERROR;
+    }
+
+    pc->query = q;
+    pc->handler = NULL;
+    pc->state = NGX_OMNI_PG_BUSY;
+    pc->flushing = 1;
+
+    if (!pc->timer.timer_set) {
+        pc->timer.cancelable = 0;
+        ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout + 1000);
+    }
+
+    if (defer) {
+        ngx_post_event(pc->c->write, &ngx_posted_events);
+
+    } else {
+        ngx_omni_pg_write(pc);
     }
 
     ngx_omni_pg_update_gauges();
