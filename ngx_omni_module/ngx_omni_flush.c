@@ -76,6 +76,8 @@ static void ngx_omni_flush_close_overflow(void);
 static ngx_uint_t ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n);
 static void ngx_omni_flush_counted(char *answer);
 static void ngx_omni_flush_lag(void);
+static uint64_t ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n,
+    ngx_uint_t rows);
 
 
 static ngx_omni_flush_t       ngx_omni_flush;
@@ -479,6 +481,16 @@ ngx_omni_flush_take(uint64_t drained)
         f->to = ngx_max(to, from);
         f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);
 
+        if (f->rows > ngx_omni_flush_conf->flush_batch) {
+            /* at most omni_pixel_flush_batch rows: cut after the last one */
+            to = from + ngx_omni_flush_rows_bytes(f->chunks, f->nchunks,
+                                                  ngx_omni_flush_conf
+                                                      ->flush_batch);
+            f->nchunks = ngx_omni_ring_chunks(from, &to, f->chunks);
+            f->to = to;
+            f->rows = ngx_omni_flush_conf->flush_batch;
+        }
+
         return NGX_OK;
     }
 
@@ -816,6 +828,36 @@ ngx_omni_flush_close_overflow(void)
     }
 
     closedir(dir);
+}
+
+
+/* the length of the first rows rows of the chunks */
+static uint64_t
+ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n, ngx_uint_t rows)
+{
+    u_char      *p, *end;
+    uint64_t     len;
+    ngx_uint_t   i;
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        p = chunks[i].data;
+        end = p + chunks[i].len;
+
+        while (rows && (p = ngx_strlchr(p, end, '\n')) != NULL) {
+            p++;
+            rows--;
+        }
+
+        if (rows == 0) {
+            return len + (p - chunks[i].data);
+        }
+
+        len += chunks[i].len;
+    }
+
+    return len;
 }
 
 

@@ -9,7 +9,9 @@ use Test::More;
 use lib 't/lib';
 use Omni::Test;
 
-my $t = Omni::Test->new(workers => 2);
+my $t = Omni::Test->new(workers => 2, http_extra => q{
+    omni_pixel_flush_batch 500;
+});
 my $ta = $t->tenant(name => 'Shop', plan => [qw(marketing_advanced)]);
 my $key = $ta->{pixel_key};
 my $marketer = { token => $ta->{admin_token} };
@@ -121,6 +123,8 @@ for my $i (1 .. $n) {
 $t->wait_until(sub { stored(q{ev = 'burst'}) == $n }, 20,
     "all $n burst events stored");
 is(stored(q{ev = 'burst'}), $n, 'exactly once each');
+cmp_ok($t->metric('omni_pixel_flush_batches_total'), '>=', $n / 500,
+    'batches of at most omni_pixel_flush_batch rows');
 
 my (%seen, $cursor, $pages);
 do {
