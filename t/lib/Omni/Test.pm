@@ -125,7 +125,7 @@ http {
     omni_pg "$conninfo";
     omni_pixel_spool $d/spool;
     omni_cache_zone 4m;
-    omni_pixel_ring 4m;
+    omni_pixel_ring ${\ ($o{ring} // "4m")};
     $http_extra
 
     server {
