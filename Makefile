@@ -12,7 +12,7 @@ CORE_TESTS := $(wildcard ngx_omni_module/core/test/test_*.c)
 CORE_CFLAGS := -std=c99 -pedantic -Wall -Wextra -Werror -g \
                -Ingx_omni_module/core
 
-.PHONY: all build asan-build deps unit test test-asan demo demo-stop \
+.PHONY: all build asan-build deps unit fuzz test test-asan demo demo-stop \
         bench clean
 
 all: build
@@ -51,6 +51,16 @@ unit:
 	    build/unit/$$n >/dev/null && build/unit/$$n.san >/dev/null \
 	        || { build/unit/$$n; exit 1; }; \
 	    echo "unit: $$n ok"; \
+	done
+
+# libFuzzer over the parsers of untrusted input (clang), 60 s each
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in ngx_omni_module/core/fuzz/fuzz_*.c; do \
+	    n=$$(basename $$f .c); src=ngx_omni_module/core/omni_$${n#fuzz_}.c; \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -Ingx_omni_module/core $$src $$f -o build/fuzz/$$n || exit 1; \
+	    build/fuzz/$$n -max_total_time=60 -max_len=4096 2>&1 | tail -1; \
 	done
 
 test: deps build unit
