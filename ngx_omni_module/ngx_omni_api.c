@@ -41,6 +41,12 @@ static ngx_omni_route_t  ngx_omni_routes[] = {
     { NGX_HTTP_POST, "members/*/tokens", NGX_OMNI_EP_TOKENS,
       ngx_omni_team_tokens, 0, 1 },
 
+    { NGX_HTTP_GET|NGX_HTTP_POST, "channels", NGX_OMNI_EP_CHANNELS,
+      ngx_omni_channels, 0, 1 },
+
+    { NGX_HTTP_GET|NGX_HTTP_PATCH, "channels/*", NGX_OMNI_EP_CHANNEL,
+      ngx_omni_channel, 0, 1 },
+
     { NGX_HTTP_GET, "customers", NGX_OMNI_EP_CUSTOMERS,
       ngx_omni_customers_find, 0, 0 },
 

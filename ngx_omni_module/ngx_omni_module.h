@@ -18,7 +18,7 @@
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
-#define NGX_OMNI_SCHEMA_VERSION   2
+#define NGX_OMNI_SCHEMA_VERSION   3
 
 #define NGX_OMNI_MAX_ARGS         4
 
@@ -121,6 +121,8 @@ enum {
     NGX_OMNI_EP_CUSTOMER,
     NGX_OMNI_EP_PIXEL_LOGS,
     NGX_OMNI_EP_STATUS,
+    NGX_OMNI_EP_CHANNELS,
+    NGX_OMNI_EP_CHANNEL,
     NGX_OMNI_EP_N
 };
 
@@ -195,6 +197,8 @@ ngx_int_t ngx_omni_team_branches(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_team_members(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_team_member(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_team_tokens(ngx_omni_ctx_t *ctx);
+ngx_int_t ngx_omni_channels(ngx_omni_ctx_t *ctx);
+ngx_int_t ngx_omni_channel(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_customers_find(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_customers_get(ngx_omni_ctx_t *ctx);
 ngx_int_t ngx_omni_pixel_logs(ngx_omni_ctx_t *ctx);

@@ -32,7 +32,9 @@ static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
     "customers",
     "customer",
     "pixel_logs",
-    "status"
+    "status",
+    "channels",
+    "channel"
 };
 
 /* upper bounds in ms; the last bucket is +Inf */

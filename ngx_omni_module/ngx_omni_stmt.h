@@ -26,6 +26,10 @@
     X(MEMBER_UPDATE,   "SELECT omni_member_update($1, $2, $3::jsonb)")      \
     X(MEMBER_DELETE,   "SELECT omni_member_delete($1, $2)")                 \
     X(TOKEN_CREATE,    "SELECT omni_token_create($1, $2, $3::bytea)")       \
+    X(CHANNEL_LIST,    "SELECT omni_channel_list($1, $2, $3)")              \
+    X(CHANNEL_GET,     "SELECT omni_channel_get($1, $2)")                   \
+    X(CHANNEL_CREATE,  "SELECT omni_channel_create($1, $2::jsonb)")         \
+    X(CHANNEL_UPDATE,  "SELECT omni_channel_update($1, $2, $3::jsonb)")     \
     X(CUSTOMER_GET,    "SELECT omni_customer_get($1, $2)")                  \
     X(CUSTOMER_FIND,   "SELECT omni_customer_find($1, $2, $3, $4, $5)")     \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
