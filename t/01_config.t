@@ -1,0 +1,65 @@
+#!/usr/bin/perl
+# nginx -t explains a wrong omni configuration, naming the directive.
+
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+use lib 't/lib';
+use Omni::Test;
+
+my $dir = tempdir(CLEANUP => 1);
+my $module = Omni::Test::module_path();
+
+sub nginx_t {
+    my ($http, $location) = @_;
+    open my $fh, '>', "$dir/nginx.conf" or die $!;
+    print $fh <<"CONF";
+load_module $module;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { }
+http {
+    $http
+    server {
+        listen 127.0.0.1:1;
+        location /omni/ { omni; $location }
+    }
+}
+CONF
+    close $fh;
+    my $out = `/usr/sbin/nginx -t -p $dir -c $dir/nginx.conf -e $dir/error.log 2>&1`;
+    return ($? == 0, $out);
+}
+
+my ($ok, $out) = nginx_t('omni_pg "host=/tmp dbname=omni";');
+ok($ok, 'a plain configuration passes') or diag($out);
+
+($ok, $out) = nginx_t('omni_pg "host=/tmp dbname=omni"; omni_cache_zone 1k;');
+ok(!$ok, 'a cache zone too small fails');
+like($out, qr/"omni_cache_zone" needs a size of at least \d+k, not "1k"/,
+    'and says which directive and why');
+
+($ok, $out) = nginx_t('omni_pixel_ring lots;');
+like($out, qr/"omni_pixel_ring" needs a size/, 'a size that is not one');
+
+($ok, $out) = nginx_t('omni_pg_pool_size 0;');
+ok(!$ok, 'a pool of 0 fails');
+like($out, qr/omni_pg_pool_size.*(between|must)|value must be between/i,
+    'with the bounds');
+
+($ok, $out) = nginx_t('omni_pg_timeout soon;');
+like($out, qr/invalid value "soon"|"omni_pg_timeout" directive invalid value/,
+    'a time that is not one');
+
+($ok, $out) = nginx_t('omni_pg "a"; omni_pg "b";');
+like($out, qr/"omni_pg" directive is duplicate/, 'a duplicate directive');
+
+($ok, $out) = nginx_t('', 'omni;');
+like($out, qr/"omni" directive is duplicate/, 'omni twice in a location');
+
+($ok, $out) = nginx_t('');
+ok($ok, 'omni without omni_pg passes');
+like($out, qr/without "omni_pg"/, 'with a warning that the API will answer 503');
+
+done_testing();
