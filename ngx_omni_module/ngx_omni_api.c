@@ -517,6 +517,42 @@ ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
 }
 
 
+/* a tenant's list paged by id: fn(tenant, cursor, per_page) */
+ngx_int_t
+ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt)
+{
+    ngx_str_t  params[3];
+
+    if (ngx_omni_page_args(ctx, &params[1], &params[2], 200) != NGX_OK
+        || ngx_omni_cursor_id(ctx, &params[1]) != NGX_OK)
+    {
+        return ctx->rc;
+    }
+
+    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_omni_api_query(ctx, stmt, NGX_HTTP_OK, 3, params);
+}
+
+
+/* a cursor of a list paged by id is the last id seen */
+ngx_int_t
+ngx_omni_cursor_id(ngx_omni_ctx_t *ctx, ngx_str_t *cursor)
+{
+    if (cursor->data
+        && (cursor->len > NGX_OMNI_ID_MAX_LEN
+            || ngx_atoof(cursor->data, cursor->len) == NGX_ERROR))
+    {
+        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_cursor",
+                             "The cursor is not one this list gave out");
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_omni_arg_id(ngx_omni_ctx_t *ctx, ngx_str_t *arg, int64_t *id)
 {

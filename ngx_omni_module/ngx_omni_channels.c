@@ -34,27 +34,10 @@ static const omni_json_field_t  ngx_omni_channel_shape[] = {
 ngx_int_t
 ngx_omni_channels(ngx_omni_ctx_t *ctx)
 {
-    ngx_str_t  params[3];
+    ngx_str_t  params[2];
 
     if (ctx->request->method == NGX_HTTP_GET) {
-        if (ngx_omni_page_args(ctx, &params[1], &params[2], 200) != NGX_OK) {
-            return ctx->rc;
-        }
-
-        if (params[1].data
-            && ngx_atoof(params[1].data, params[1].len) == NGX_ERROR)
-        {
-            return ngx_omni_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_cursor",
-                                       "The cursor is not valid");
-        }
-
-        if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_omni_api_query(ctx, NGX_OMNI_STMT_CHANNEL_LIST,
-                                  NGX_HTTP_OK, 3, params);
+        return ngx_omni_api_list(ctx, NGX_OMNI_STMT_CHANNEL_LIST);
     }
 
     if (ngx_omni_api_check_body(ctx, ngx_omni_channel_shape,

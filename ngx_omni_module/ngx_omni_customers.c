@@ -31,16 +31,10 @@ ngx_omni_customers_find(ngx_omni_ctx_t *ctx)
     ngx_str_t  params[5];
 
     if (ngx_omni_page_args(ctx, &params[3], &params[4], 200) != NGX_OK
+        || ngx_omni_cursor_id(ctx, &params[3]) != NGX_OK
         || ngx_omni_customers_filter(ctx, &params[1], &params[2]) != NGX_OK)
     {
         return ctx->rc;
-    }
-
-    if (params[3].data
-        && ngx_atoof(params[3].data, params[3].len) == NGX_ERROR)
-    {
-        return ngx_omni_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_cursor", "The cursor is not valid");
     }
 
     if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {

@@ -178,7 +178,9 @@ ngx_int_t ngx_omni_api_check_body(ngx_omni_ctx_t *ctx, const void *fields,
     ngx_uint_t mode);
 ngx_int_t ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
     ngx_str_t *per_page, ngx_uint_t max);
+ngx_int_t ngx_omni_cursor_id(ngx_omni_ctx_t *ctx, ngx_str_t *cursor);
 ngx_int_t ngx_omni_arg_id(ngx_omni_ctx_t *ctx, ngx_str_t *arg, int64_t *id);
+ngx_int_t ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt);
 
 /* statement parameters in the request pool */
 ngx_int_t ngx_omni_param_int(ngx_pool_t *pool, ngx_str_t *p, int64_t v);

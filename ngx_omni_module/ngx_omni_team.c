@@ -18,7 +18,6 @@
 #define NGX_OMNI_TOKEN_BYTES  24
 
 
-static ngx_int_t ngx_omni_team_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt);
 static ngx_int_t ngx_omni_team_write(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t status, ngx_uint_t nparams, ngx_str_t *params);
 static ngx_int_t ngx_omni_team_written(ngx_omni_ctx_t *ctx, PGresult *res);
@@ -61,7 +60,7 @@ ngx_omni_team_branches(ngx_omni_ctx_t *ctx)
     ngx_str_t  params[2];
 
     if (ctx->request->method == NGX_HTTP_GET) {
-        return ngx_omni_team_list(ctx, NGX_OMNI_STMT_BRANCH_LIST);
+        return ngx_omni_api_list(ctx, NGX_OMNI_STMT_BRANCH_LIST);
     }
 
     if (ngx_omni_api_check_body(ctx, ngx_omni_branch_shape, OMNI_JSON_CREATE)
@@ -88,7 +87,7 @@ ngx_omni_team_members(ngx_omni_ctx_t *ctx)
     ngx_str_t  params[2];
 
     if (ctx->request->method == NGX_HTTP_GET) {
-        return ngx_omni_team_list(ctx, NGX_OMNI_STMT_MEMBER_LIST);
+        return ngx_omni_api_list(ctx, NGX_OMNI_STMT_MEMBER_LIST);
     }
 
     if (ngx_omni_api_check_body(ctx, ngx_omni_member_shape, OMNI_JSON_CREATE)
@@ -251,30 +250,6 @@ ngx_omni_team_token_made(ngx_omni_ctx_t *ctx, PGresult *res)
     json[len++] = '\n';
 
     return ngx_omni_send_json(ctx->request, NGX_HTTP_CREATED, json, len);
-}
-
-
-static ngx_int_t
-ngx_omni_team_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt)
-{
-    ngx_str_t  params[3];
-
-    if (ngx_omni_page_args(ctx, &params[1], &params[2], 200) != NGX_OK) {
-        return ctx->rc;
-    }
-
-    if (params[1].data
-        && ngx_atoof(params[1].data, params[1].len) == NGX_ERROR)
-    {
-        return ngx_omni_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_cursor", "The cursor is not valid");
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_omni_api_query(ctx, stmt, NGX_HTTP_OK, 3, params);
 }
 
 

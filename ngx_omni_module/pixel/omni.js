@@ -5,7 +5,7 @@
  *   <script async src="https://SHOP/omni/px/omni.js"
  *           data-pixel-key="px_..."></script>
  *
- * Calls made before it loads are queued by the one-line stub:
+ * Calls made before it loads wait in a one-line queue:
  *   window.omni=window.omni||function(){(omni.q=omni.q||[]).push(arguments)};
  */
 (function (w, d) {

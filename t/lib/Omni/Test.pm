@@ -43,7 +43,7 @@ sub new {
     my $self = bless { opts => \%opts, workers => $opts{workers} // 1 },
         $class;
 
-    $self->{dir} = tempdir('omni-test-XXXXXX', TMPDIR => 1,
+    $self->{dir} = tempdir('omni-test-' . ('X' x 6), TMPDIR => 1,
         CLEANUP => !$ENV{OMNI_KEEP});
     chmod 0755, $self->{dir};
 
