@@ -96,6 +96,7 @@ static void ngx_omni_pg_setup_done(void *data, ngx_int_t rc, PGresult *res);
 static ngx_int_t ngx_omni_pg_sent(ngx_omni_pg_conn_t *pc, int ok);
 static void ngx_omni_pg_write(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_read(ngx_omni_pg_conn_t *pc);
+static ngx_uint_t ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_complete(ngx_omni_pg_conn_t *pc, ngx_int_t rc);
 static void ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what,
     ngx_int_t rc);
@@ -915,10 +916,18 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
     ngx_str_t         channel, payload;
     ExecStatusType    status;
 
-    if (PQconsumeInput(pc->pg) == 0) {
-        ngx_omni_pg_broken(pc, "read", NGX_ERROR);
-        return;
-    }
+    /*
+     * Edge-triggered: one PQconsumeInput() reads what one recv() gives, and
+     * a reply longer than that would wait forever for an edge that never
+     * comes.  Read until the socket has nothing more.
+     */
+    do {
+        if (PQconsumeInput(pc->pg) == 0) {
+            ngx_omni_pg_broken(pc, "read", NGX_ERROR);
+            return;
+        }
+
+    } while (ngx_omni_pg_more_input(pc));
 
     while ((n = PQnotifies(pc->pg)) != NULL) {
         if (pc->notify) {
@@ -984,6 +993,15 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
             PQclear(res);
         }
     }
+}
+
+
+static ngx_uint_t
+ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc)
+{
+    u_char  b;
+
+    return recv(PQsocket(pc->pg), &b, 1, MSG_PEEK|MSG_DONTWAIT) > 0;
 }
 
 
