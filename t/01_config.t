@@ -13,6 +13,7 @@ my $module = Omni::Test::module_path();
 
 sub nginx_t {
     my ($http, $location) = @_;
+    $location //= '';
     open my $fh, '>', "$dir/nginx.conf" or die $!;
     print $fh <<"CONF";
 load_module $module;
@@ -28,11 +29,13 @@ http {
 }
 CONF
     close $fh;
-    my $out = `/usr/sbin/nginx -t -p $dir -c $dir/nginx.conf -e $dir/error.log 2>&1`;
+    my $env = Omni::Test::nginx_env($dir);
+    my $out = `$env /usr/sbin/nginx -t -p $dir -c $dir/nginx.conf -e $dir/error.log 2>&1`;
     return ($? == 0, $out);
 }
 
 my ($ok, $out) = nginx_t('omni_pg "host=/tmp dbname=omni";');
+ok(!glob("$dir/asan*"), 'no sanitizer report') if $ENV{OMNI_ASAN};
 ok($ok, 'a plain configuration passes') or diag($out);
 
 ($ok, $out) = nginx_t('omni_pg "host=/tmp dbname=omni"; omni_cache_zone 1k;');

@@ -163,16 +163,20 @@ sub start_nginx {
     $self->{port} //= free_port();
     $self->write_conf;
     my $d = $self->{dir};
-    my $env = '';
-    if ($ENV{OMNI_ASAN}) {
-        my $lib = `gcc -print-file-name=libasan.so`;
-        chomp $lib;
-        $env = "LD_PRELOAD=$lib ASAN_OPTIONS=detect_leaks=0:log_path=$d/asan";
-    }
+    my $env = nginx_env($d);
     run("$env /usr/sbin/nginx -p $d -c $d/nginx.conf -e $d/error.log");
     $self->wait_until(sub { $self->worker_pids >= $self->{workers}
         && IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                PeerPort => $self->{port}) }, 10, 'nginx answers');
+}
+
+# under OMNI_ASAN the stock nginx needs the sanitizer's runtime first
+sub nginx_env {
+    my ($dir) = @_;
+    return '' unless $ENV{OMNI_ASAN};
+    my $lib = `gcc -print-file-name=libasan.so`;
+    chomp $lib;
+    return "LD_PRELOAD=$lib ASAN_OPTIONS=detect_leaks=0:log_path=$dir/asan";
 }
 
 sub start_second_nginx {
