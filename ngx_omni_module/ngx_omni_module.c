@@ -11,6 +11,8 @@
 #include "ngx_omni_stats.h"
 #include "ngx_omni_pixel.h"
 
+#include <libpq-fe.h>
+
 
 #define NGX_OMNI_STATS_ZONE_SIZE   (256 * 1024)
 
@@ -22,6 +24,7 @@ static char *ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_omni_check_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo);
 static ngx_shm_zone_t *ngx_omni_add_zone(ngx_conf_t *cf, char *name,
     size_t size, ngx_shm_zone_init_pt init);
 static void *ngx_omni_create_main_conf(ngx_conf_t *cf);
@@ -345,6 +348,71 @@ ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * libpq resolves a host name with a blocking getaddrinfo() when it
+ * connects, which would stall a worker: only socket paths and addresses.
+ */
+static char *
+ngx_omni_check_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo)
+{
+    u_char               *text;
+    char                 *err;
+    ngx_uint_t            named, addressed;
+    PQconninfoOption     *opts, *o;
+
+    text = ngx_pnalloc(cf->pool, conninfo->len + 1);
+    if (text == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(text, conninfo->data, conninfo->len + 1);
+
+    err = NULL;
+    opts = PQconninfoParse((char *) text, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_pg\" is not a libpq connection string: %s",
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    named = 0;
+    addressed = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            addressed = 1;
+
+        } else if (ngx_strcmp(o->keyword, "host") == 0 && o->val[0] != '/'
+                   && o->val[0] != '@')
+        {
+            named = 1;
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    if (named && !addressed) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"omni_pg\" names a host: libpq would resolve it "
+                           "with a blocking call in a worker; use "
+                           "host=/socket/dir or hostaddr=IP");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_shm_zone_t *
 ngx_omni_add_zone(ngx_conf_t *cf, char *name, size_t size,
     ngx_shm_zone_init_pt init)
@@ -443,6 +511,11 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"omni\" is used without \"omni_pg\": the API "
                            "answers 503 and beacons are only spooled");
+
+    } else if (ngx_omni_check_conninfo(cf, &omcf->pg_conninfo)
+               != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     omcf->stats_zone = ngx_omni_add_zone(cf, "omni_stats",

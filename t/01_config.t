@@ -61,6 +61,21 @@ like($out, qr/"omni_pg" directive is duplicate/, 'a duplicate directive');
 ($ok, $out) = nginx_t('', 'omni;');
 like($out, qr/"omni" directive is duplicate/, 'omni twice in a location');
 
+($ok, $out) = nginx_t('omni_pg "host=db.example dbname=omni";');
+ok(!$ok, 'a host name in omni_pg fails');
+like($out, qr/"omni_pg" names a host.*hostaddr/,
+    'because libpq would resolve it with a blocking call');
+
+($ok, $out) = nginx_t('omni_pg "host=db.example hostaddr=10.0.0.5";');
+ok($ok, 'a host name with its address passes') or diag($out);
+
+($ok, $out) = nginx_t('omni_pg "host=/run/postgresql port=5432";');
+ok($ok, 'a socket directory passes') or diag($out);
+
+($ok, $out) = nginx_t('omni_pg "host = = x";');
+like($out, qr/"omni_pg" is not a libpq connection string/,
+    'a broken connection string');
+
 ($ok, $out) = nginx_t('');
 ok($ok, 'omni without omni_pg passes');
 like($out, qr/without "omni_pg"/, 'with a warning that the API will answer 503');
