@@ -15,6 +15,8 @@
  * answer at all is closed and reopened.
  */
 
+#include <openssl/ssl.h>
+
 #include "ngx_omni_module.h"
 #include "ngx_omni_stmt.h"
 
@@ -996,10 +998,18 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
 }
 
 
+/* bytes still in the socket, or already decrypted inside OpenSSL */
 static ngx_uint_t
 ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc)
 {
-    u_char  b;
+    SSL     *ssl;
+    u_char   b;
+
+    ssl = PQsslStruct(pc->pg, "OpenSSL");
+
+    if (ssl && SSL_pending(ssl) > 0) {
+        return 1;
+    }
 
     return recv(PQsocket(pc->pg), &b, 1, MSG_PEEK|MSG_DONTWAIT) > 0;
 }
