@@ -6,6 +6,7 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "omni_json_shape.h"
 
@@ -514,6 +515,38 @@ ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * params[0] = the caller's tenant, params[1] = the path's id: the first
+ * two parameters of every statement about one thing of the tenant.
+ */
+ngx_int_t
+ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params, int64_t *id)
+{
+    if (ngx_omni_arg_id(ctx, &ctx->args[0], id) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
+        || ngx_omni_param_int(ctx->request->pool, &params[1], *id) != NGX_OK)
+    {
+        return ngx_omni_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                             "internal_error", "Out of memory");
+    }
+
+    return NGX_OK;
+}
+
+
+/* a write of cached data is committed: stale caches here first, then answer */
+ngx_int_t
+ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res)
+{
+    ngx_omni_cache_bump(ctx->member.tenant_id);
+
+    return ngx_omni_api_send_value(ctx, res);
 }
 
 

@@ -17,8 +17,6 @@
 
 static ngx_int_t ngx_omni_channel_loaded(ngx_omni_ctx_t *ctx,
     PGresult *res);
-static ngx_int_t ngx_omni_channel_written(ngx_omni_ctx_t *ctx,
-    PGresult *res);
 static void ngx_omni_channel_key(ngx_omni_ctx_t *ctx, int64_t id,
     u_char *key);
 
@@ -57,7 +55,7 @@ ngx_omni_channels(ngx_omni_ctx_t *ctx)
     ctx->status = NGX_HTTP_CREATED;
 
     return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_CHANNEL_CREATE, 2,
-                                   params, ngx_omni_channel_written);
+                                   params, ngx_omni_api_written);
 }
 
 
@@ -69,14 +67,8 @@ ngx_omni_channel(ngx_omni_ctx_t *ctx)
     int64_t    id;
     ngx_str_t  params[3];
 
-    if (ngx_omni_arg_id(ctx, &ctx->args[0], &id) != NGX_OK) {
+    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
         return ctx->rc;
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_int(ctx->request->pool, &params[1], id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->request->method == NGX_HTTP_GET) {
@@ -118,7 +110,7 @@ ngx_omni_channel(ngx_omni_ctx_t *ctx)
     ctx->status = NGX_HTTP_OK;
 
     return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_CHANNEL_UPDATE, 3,
-                                   params, ngx_omni_channel_written);
+                                   params, ngx_omni_api_written);
 }
 
 
@@ -146,15 +138,6 @@ ngx_omni_channel_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
     }
 
     ctx->status = NGX_HTTP_OK;
-
-    return ngx_omni_api_send_value(ctx, res);
-}
-
-
-static ngx_int_t
-ngx_omni_channel_written(ngx_omni_ctx_t *ctx, PGresult *res)
-{
-    ngx_omni_cache_bump(ctx->member.tenant_id);
 
     return ngx_omni_api_send_value(ctx, res);
 }

@@ -52,14 +52,8 @@ ngx_omni_customers_get(ngx_omni_ctx_t *ctx)
     int64_t    id;
     ngx_str_t  params[2];
 
-    if (ngx_omni_arg_id(ctx, &ctx->args[0], &id) != NGX_OK) {
+    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
         return ctx->rc;
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_int(ctx->request->pool, &params[1], id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_omni_api_query(ctx, NGX_OMNI_STMT_CUSTOMER_GET, NGX_HTTP_OK,

@@ -181,6 +181,9 @@ ngx_int_t ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
 ngx_int_t ngx_omni_cursor_id(ngx_omni_ctx_t *ctx, ngx_str_t *cursor);
 ngx_int_t ngx_omni_arg_id(ngx_omni_ctx_t *ctx, ngx_str_t *arg, int64_t *id);
 ngx_int_t ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt);
+ngx_int_t ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params,
+    int64_t *id);
+ngx_int_t ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res);
 
 /* statement parameters in the request pool */
 ngx_int_t ngx_omni_param_int(ngx_pool_t *pool, ngx_str_t *p, int64_t v);

@@ -20,7 +20,6 @@
 
 static ngx_int_t ngx_omni_team_write(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t status, ngx_uint_t nparams, ngx_str_t *params);
-static ngx_int_t ngx_omni_team_written(ngx_omni_ctx_t *ctx, PGresult *res);
 static ngx_int_t ngx_omni_team_token_made(ngx_omni_ctx_t *ctx,
     PGresult *res);
 
@@ -114,14 +113,8 @@ ngx_omni_team_member(ngx_omni_ctx_t *ctx)
     int64_t     id;
     ngx_str_t   params[3];
 
-    if (ngx_omni_arg_id(ctx, &ctx->args[0], &id) != NGX_OK) {
+    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
         return ctx->rc;
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_int(ctx->request->pool, &params[1], id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->request->method == NGX_HTTP_DELETE) {
@@ -260,15 +253,5 @@ ngx_omni_team_write(ngx_omni_ctx_t *ctx, ngx_uint_t stmt, ngx_uint_t status,
     ctx->status = status;
 
     return ngx_omni_api_query_with(ctx, stmt, nparams, params,
-                                   ngx_omni_team_written);
-}
-
-
-/* the write is committed: stale caches here first, then answer */
-static ngx_int_t
-ngx_omni_team_written(ngx_omni_ctx_t *ctx, PGresult *res)
-{
-    ngx_omni_cache_bump(ctx->member.tenant_id);
-
-    return ngx_omni_api_send_value(ctx, res);
+                                   ngx_omni_api_written);
 }
