@@ -1,7 +1,8 @@
 -- 001: tenants, team, channels, customers, conversations.
 --
--- Every tenant-scoped table leads its keys with tenant_id (ready to be
--- distributed by tenant).  The nginx module calls only the functions at
+-- Every tenant-scoped table leads its keys with tenant_id, and no unique
+-- key leaves it out (ready to be distributed by tenant; ids are unique by
+-- their identity sequences).  The nginx module calls only the functions at
 -- the end of this file.  Client errors are raised with SQLSTATE 'OM' + the
 -- HTTP status, the error code as MESSAGE and a sentence as DETAIL.
 
@@ -40,7 +41,6 @@ CREATE TABLE branches (
     name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    UNIQUE (id),
     UNIQUE (tenant_id, name)
 );
 
@@ -53,8 +53,7 @@ CREATE TABLE members (
                     'sales_agent', 'marketer', 'marketing_cs')),
     created_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
-    PRIMARY KEY (tenant_id, id),
-    UNIQUE (id)
+    PRIMARY KEY (tenant_id, id)
 );
 
 CREATE TABLE member_branches (
@@ -88,9 +87,11 @@ CREATE TABLE channels (
     credentials  jsonb NOT NULL DEFAULT '{}',
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, id),
-    UNIQUE (id)
+    PRIMARY KEY (tenant_id, id)
 );
+
+-- webhooks find their channel by id alone, before they know the tenant
+CREATE INDEX ON channels (id);
 
 CREATE TABLE pixel_keys (
     key         text PRIMARY KEY CHECK (key ~ '^[A-Za-z0-9_-]{4,64}$'),
@@ -112,7 +113,6 @@ CREATE TABLE customers (
     last_contact_at  timestamptz,
     merged_into      bigint,
     PRIMARY KEY (tenant_id, id),
-    UNIQUE (id),
     FOREIGN KEY (tenant_id, bound_member_id) REFERENCES members
 );
 
@@ -210,7 +210,6 @@ CREATE TABLE conversations (
     created_at       timestamptz NOT NULL DEFAULT now(),
     last_message_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    UNIQUE (id),
     UNIQUE (tenant_id, customer_id, channel_id),
     FOREIGN KEY (tenant_id, customer_id) REFERENCES customers,
     FOREIGN KEY (tenant_id, channel_id) REFERENCES channels

@@ -124,11 +124,10 @@ CREATE TABLE omni_px_captures (
     claimed_at    timestamptz,
     processed_at  timestamptz,
     outcome       text,
-    PRIMARY KEY (tenant_id, id),
-    UNIQUE (id)
+    PRIMARY KEY (tenant_id, id)
 );
 
-CREATE INDEX ON omni_px_captures (id) WHERE processed_at IS NULL;
+CREATE INDEX ON omni_px_captures (id);
 
 -- the staged batch into events (known keys only) and captures, at once
 CREATE FUNCTION omni_px_ingest(p_source text, p_drained bigint) RETURNS json
