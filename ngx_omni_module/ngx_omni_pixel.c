@@ -271,7 +271,8 @@ ngx_omni_pixel_post_body(ngx_http_request_t *r)
         return;
     }
 
-    events = json_loadb((char *) body.data, body.len, 0, &err);
+    /* a NUL inside a value costs that value, not the whole batch */
+    events = json_loadb((char *) body.data, body.len, JSON_ALLOW_NUL, &err);
 
     if (events == NULL || !json_is_array(events)
         || json_array_size(events) > NGX_OMNI_PIXEL_POST_EVENTS)

@@ -97,6 +97,19 @@ $t->wait_until(sub { stored('vid = ?', 'p1') == 2 }, 5,
 is($t->dbh->selectrow_array(q{SELECT props->>'qty' FROM pixel_events
     WHERE vid = 'p1' AND ev = 'add_to_cart'}), 2, 'with their props');
 
+# a value PostgreSQL's jsonb refuses (\u0000) costs its own props, not
+# the batch: the other events of the batch are stored as they are
+$res = $t->post("/omni/px/$key", { body =>
+    '[{"ev":"nul","vid":"n1","props":{"a":"x\\u0000y"}},'
+    . '{"ev":"nul","vid":"n2","props":{"b":"ok"}}]' });
+is($res->{status}, 204, 'POST with a NUL in a property');
+$t->wait_until(sub { stored(q{ev = 'nul'}) == 2 }, 5,
+    'both events of that batch stored');
+is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
+    WHERE vid = 'n1'}), '{}', 'the refused props become {}');
+is($t->dbh->selectrow_array(q{SELECT props->>'b' FROM pixel_events
+    WHERE vid = 'n2'}), 'ok', 'its neighbour keeps its props');
+
 $res = $t->post("/omni/px/$key", { body => '{"ev":"x"}' });
 is($res->{status}, 400, 'POST of a non-array: 400');
 is($res->{json}{error}{code}, 'invalid_body', 'POST of a non-array: JSON');

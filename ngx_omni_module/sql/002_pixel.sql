@@ -130,15 +130,11 @@ CREATE TABLE omni_px_captures (
 CREATE INDEX ON omni_px_captures (id);
 
 -- the staged batch into events (known keys only) and captures, at once
-CREATE FUNCTION omni_px_ingest(p_source text, p_drained bigint) RETURNS json
+CREATE FUNCTION omni_px_ingest_rows(p_safe boolean) RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    n_stored bigint;
-    n_rejected bigint;
-    n_captures bigint;
+    counts bigint[];
 BEGIN
-    PERFORM omni_px_ensure_partitions(now());
-
     WITH staged AS (
         DELETE FROM omni_px_stage RETURNING *
     ), keyed AS (
@@ -149,7 +145,10 @@ BEGIN
                                   client_ts, phone, email, props, ip, ua)
         SELECT tenant_id, to_timestamp(received_ms / 1000.0), ev, vid, url,
                ref, to_timestamp(client_ts_ms / 1000.0), phone, email,
-               omni_try_jsonb(props), omni_try_inet(ip), ua
+               CASE WHEN p_safe THEN omni_try_jsonb(props)
+                    ELSE props::jsonb END,
+               CASE WHEN p_safe THEN omni_try_inet(ip) ELSE ip::inet END,
+               ua
           FROM keyed WHERE tenant_id IS NOT NULL
         RETURNING tenant_id, vid, phone, email, received_at
     ), captured AS (
@@ -159,17 +158,37 @@ BEGIN
          WHERE phone IS NOT NULL OR email IS NOT NULL
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM stored),
-           (SELECT count(*) FROM keyed WHERE tenant_id IS NULL),
-           (SELECT count(*) FROM captured)
-      INTO n_stored, n_rejected, n_captures;
+    SELECT ARRAY[(SELECT count(*) FROM stored),
+                 (SELECT count(*) FROM keyed WHERE tenant_id IS NULL),
+                 (SELECT count(*) FROM captured)]
+      INTO counts;
+
+    RETURN counts;
+END;
+$$;
+
+CREATE FUNCTION omni_px_ingest(p_source text, p_drained bigint) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    counts bigint[];
+BEGIN
+    PERFORM omni_px_ensure_partitions(now());
+
+    -- the module writes valid JSON and addresses: cast the batch at once,
+    -- and only if something slipped through, row by row with a fallback
+    -- (one subtransaction per batch, not per row)
+    BEGIN
+        counts := omni_px_ingest_rows(false);
+    EXCEPTION WHEN others THEN
+        counts := omni_px_ingest_rows(true);
+    END;
 
     UPDATE omni_px_ring_state
        SET drained = greatest(drained, p_drained), updated_at = now()
      WHERE source = p_source;
 
-    RETURN json_build_object('stored', n_stored, 'rejected', n_rejected,
-                             'captures', n_captures);
+    RETURN json_build_object('stored', counts[1], 'rejected', counts[2],
+                             'captures', counts[3]);
 END;
 $$;
 
