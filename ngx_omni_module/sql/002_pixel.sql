@@ -205,15 +205,20 @@ BEGIN
        AND NOT t.plan && ARRAY['marketing_advanced', 'flagship',
                                 'social_cdp'];
 
+    -- the plan is checked here too: a capture committed after the
+    -- statement above is seen by this one (a new snapshot per statement)
     RETURN QUERY
     WITH picked AS (
         SELECT c.id FROM omni_px_captures c
+          JOIN tenants t ON t.id = c.tenant_id
          WHERE c.processed_at IS NULL
+           AND t.plan && ARRAY['marketing_advanced', 'flagship',
+                               'social_cdp']
            AND (c.claimed_at IS NULL
                 OR c.claimed_at < now() - interval '60 seconds')
          ORDER BY c.id
          LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+           FOR UPDATE OF c SKIP LOCKED
     ), claimed AS (
         UPDATE omni_px_captures c SET claimed_at = now()
           FROM picked WHERE c.id = picked.id
