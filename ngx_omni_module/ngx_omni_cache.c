@@ -170,6 +170,7 @@ ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key, size_t keylen,
 {
     size_t                  n;
     uint32_t                hash;
+    ngx_atomic_uint_t       slot_gen;
     ngx_queue_t            *q;
     ngx_rbtree_node_t      *node;
     ngx_omni_cache_sh_t    *sh;
@@ -189,7 +190,14 @@ ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key, size_t keylen,
 
     ngx_shmtx_lock(&ngx_omni_cache_shpool->mutex);
 
-    /* something changed while the value was loaded: it may be stale */
+    /*
+     * The slot's generation is read before the change counter, and a bump
+     * raises the counter before the slot: a bump during the load is either
+     * seen here (not stored) or leaves the entry stale.
+     */
+    slot_gen = sh->gen[(uint64_t) tenant_id % NGX_OMNI_CACHE_SLOTS];
+    ngx_memory_barrier();
+
     if (sh->changes != gen) {
         goto done;
     }
@@ -225,7 +233,7 @@ ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key, size_t keylen,
     cn->keylen = (u_char) keylen;
     cn->len = (uint32_t) len;
     cn->tenant_id = tenant_id;
-    cn->gen = sh->gen[(uint64_t) tenant_id % NGX_OMNI_CACHE_SLOTS];
+    cn->gen = slot_gen;
     ngx_memcpy(cn->data, key, keylen);
     ngx_memcpy(cn->data + keylen, value, len);
 
@@ -250,6 +258,9 @@ ngx_omni_cache_bump(int64_t tenant_id)
         return;
     }
 
+    /* the counter first: see ngx_omni_cache_store() */
+    (void) ngx_atomic_fetch_add(&sh->changes, 1);
+
     if (tenant_id < 0) {
         for (i = 0; i < NGX_OMNI_CACHE_SLOTS; i++) {
             (void) ngx_atomic_fetch_add(&sh->gen[i], 1);
@@ -259,8 +270,6 @@ ngx_omni_cache_bump(int64_t tenant_id)
         (void) ngx_atomic_fetch_add(
                    &sh->gen[(uint64_t) tenant_id % NGX_OMNI_CACHE_SLOTS], 1);
     }
-
-    (void) ngx_atomic_fetch_add(&sh->changes, 1);
     (void) ngx_atomic_fetch_add(&sh->stats.bumps, 1);
 }
 

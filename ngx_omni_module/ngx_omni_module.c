@@ -589,7 +589,11 @@ ngx_omni_init_process(ngx_cycle_t *cycle)
 
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
 
-    if (omcf == NULL || !omcf->enabled) {
+    /* workers only: not the cache manager or loader */
+    if (omcf == NULL || !omcf->enabled
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return NGX_OK;
     }
 
