@@ -57,9 +57,9 @@ unit:
 fuzz:
 	@mkdir -p build/fuzz
 	@for f in ngx_omni_module/core/fuzz/fuzz_*.c; do \
-	    n=$$(basename $$f .c); src=ngx_omni_module/core/omni_$${n#fuzz_}.c; \
+	    n=$$(basename $$f .c); \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -Ingx_omni_module/core $$src $$f -o build/fuzz/$$n || exit 1; \
+	        -Ingx_omni_module/core $(CORE_SRC) $$f -o build/fuzz/$$n || exit 1; \
 	    build/fuzz/$$n -max_total_time=60 -max_len=4096 2>&1 | tail -1; \
 	done
 

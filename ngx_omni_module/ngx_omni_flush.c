@@ -4,9 +4,13 @@
  * beacons from the ring to PostgreSQL, a batch per transaction:
  *
  *   BEGIN; omni_px_ring_lock(source) -> drained;
- *   COPY omni_px_stage FROM STDIN (bytes past drained);
- *   omni_px_ingest(source, end); COMMIT
+ *   omni_px_keys(the batch's pixel keys) -> their tenants;
+ *   COPY pixel_event_blocks FROM STDIN (FORMAT binary)   (a block a key);
+ *   omni_px_stored(source, end, captures); COMMIT
  *
+ * The rows past drained become one block per pixel key (core/omni_blocks):
+ * PostgreSQL stores a block as one tuple, so a beacon costs it a fraction
+ * of a microsecond instead of a row and four index entries.
  * The source's drained position is committed with its rows, so a batch
  * retried after a crash is neither lost nor stored twice.  While
  * PostgreSQL is away the ring is written to spool files (fsync'd before
@@ -21,20 +25,29 @@
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_pixel.h"
+#include "omni_blocks.h"
 
 
 #define NGX_OMNI_FLUSH_IDLE     0
 #define NGX_OMNI_FLUSH_BEGIN    1
 #define NGX_OMNI_FLUSH_LOCK     2
-#define NGX_OMNI_FLUSH_COPY     3
-#define NGX_OMNI_FLUSH_DATA     4
-#define NGX_OMNI_FLUSH_INGEST   5
-#define NGX_OMNI_FLUSH_COMMIT   6
-#define NGX_OMNI_FLUSH_ROLLBACK 7
+#define NGX_OMNI_FLUSH_KEYS     3
+#define NGX_OMNI_FLUSH_COPY     4
+#define NGX_OMNI_FLUSH_DATA     5
+#define NGX_OMNI_FLUSH_STORED   6
+#define NGX_OMNI_FLUSH_COMMIT   7
+#define NGX_OMNI_FLUSH_ROLLBACK 8
 
-#define NGX_OMNI_FLUSH_BATCH_BYTES  (1024 * 1024)
+#define NGX_OMNI_FLUSH_BATCH_BYTES  (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSH_FILE_BYTES   (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSH_SPOOL_AFTER  1000      /* ms without a database */
+
+
+/* memory kept from batch to batch, grown when a batch needs more */
+typedef struct {
+    void                 *data;
+    size_t                size;
+} ngx_omni_flush_buf_t;
 
 
 typedef struct {
@@ -57,7 +70,27 @@ typedef struct {
     uint64_t              file_base;     /* position of the file's byte 0 */
     uint64_t              file_size;
     u_char               *buf;           /* file bytes being replayed */
+
+    /* the batch shaped into blocks */
+    omni_blocks_t         blocks;
+    size_t                unknown;       /* rows of keys no tenant has */
+    size_t                malformed;     /* rows that are not ours */
+    int64_t               oldest_ms;
+    ngx_str_t             keys;          /* "{key,key}" */
+    ngx_str_t             copy;          /* the binary COPY stream */
+    ngx_str_t             captures;      /* "TENANT\tLINE\n"... */
+    ngx_omni_flush_buf_t  mem[6];
 } ngx_omni_flush_t;
+
+
+enum {
+    NGX_OMNI_FLUSH_MEM_IN = 0,
+    NGX_OMNI_FLUSH_MEM_ROWS,
+    NGX_OMNI_FLUSH_MEM_BLOCKS,
+    NGX_OMNI_FLUSH_MEM_SLOTS,
+    NGX_OMNI_FLUSH_MEM_KEYS,
+    NGX_OMNI_FLUSH_MEM_OUT
+};
 
 
 static void ngx_omni_flush_tick(ngx_event_t *ev);
@@ -74,7 +107,9 @@ static ngx_int_t ngx_omni_flush_write_file(u_char *path, ngx_str_t *chunks,
     ngx_uint_t n);
 static void ngx_omni_flush_close_overflow(void);
 static ngx_uint_t ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n);
-static void ngx_omni_flush_counted(char *answer);
+static ngx_int_t ngx_omni_flush_shape(void);
+static ngx_int_t ngx_omni_flush_tenants(PGresult *res);
+static void *ngx_omni_flush_room(ngx_uint_t which, size_t size);
 static void ngx_omni_flush_lag(void);
 static uint64_t ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n,
     ngx_uint_t rows);
@@ -118,6 +153,8 @@ ngx_omni_flush_init_process(ngx_cycle_t *cycle)
 void
 ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t  i;
+
     (void) cycle;
 
     if (ngx_omni_flush_conf == NULL) {
@@ -134,6 +171,14 @@ ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
     if (ngx_omni_flush.buf) {
         ngx_free(ngx_omni_flush.buf);
         ngx_omni_flush.buf = NULL;
+    }
+
+    for (i = 0; i < 6; i++) {
+        if (ngx_omni_flush.mem[i].data) {
+            ngx_free(ngx_omni_flush.mem[i].data);
+            ngx_omni_flush.mem[i].data = NULL;
+            ngx_omni_flush.mem[i].size = 0;
+        }
     }
 }
 
@@ -347,7 +392,7 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
 {
     char       *v;
     uint64_t    drained;
-    ngx_str_t   params[2];
+    ngx_str_t   params[3];
     u_char      pos[NGX_INT64_LEN + 1];
 
     (void) data;
@@ -380,13 +425,34 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
         v = PQgetvalue(res, 0, 0);
         drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
 
-        if (ngx_omni_flush_take(drained) != NGX_OK) {
+        if (ngx_omni_flush_take(drained) != NGX_OK
+            || ngx_omni_flush_shape() != NGX_OK)
+        {
             ngx_omni_flush_done(0);
             return;
         }
 
-        if (ngx_omni_flush.nchunks == 0) {
-            /* the database has all of it already */
+        if (ngx_omni_flush.blocks.nblocks == 0) {
+            /* the database has all of it already, or none of it is ours */
+            ngx_omni_flush.state = NGX_OMNI_FLUSH_DATA;
+            ngx_omni_flush_step(NULL, NGX_OK, NULL);
+            return;
+        }
+
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_KEYS;
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flush.pc,
+                                       NGX_OMNI_STMT_PX_KEYS, 1,
+                                       &ngx_omni_flush.keys,
+                                       ngx_omni_flush_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSH_KEYS:
+        if (ngx_omni_flush_tenants(res) != NGX_OK) {
+            ngx_omni_flush_done(0);
+            return;
+        }
+
+        if (ngx_omni_flush.copy.len == 0) {
             ngx_omni_flush.state = NGX_OMNI_FLUSH_DATA;
             ngx_omni_flush_step(NULL, NGX_OK, NULL);
             return;
@@ -394,33 +460,37 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
 
         ngx_omni_flush.state = NGX_OMNI_FLUSH_COPY;
         rc = ngx_omni_pg_conn_simple(ngx_omni_flush.pc,
-                 "COPY omni_px_stage (received_ms, pixel_key, ev, vid, url, "
-                 "ref, client_ts_ms, phone, email, props, ip, ua) "
-                 "FROM STDIN", ngx_omni_flush_step, NULL);
+                 "COPY pixel_event_blocks (tenant_id, first_at, last_at, n, "
+                 "evs, events) FROM STDIN (FORMAT binary)",
+                 ngx_omni_flush_step, NULL);
         break;
 
     case NGX_OMNI_FLUSH_COPY:
         ngx_omni_flush.state = NGX_OMNI_FLUSH_DATA;
-        rc = ngx_omni_pg_conn_copy(ngx_omni_flush.pc, ngx_omni_flush.chunks,
-                                   ngx_omni_flush.nchunks,
-                                   ngx_omni_flush_step, NULL);
+        rc = ngx_omni_pg_conn_copy(ngx_omni_flush.pc, &ngx_omni_flush.copy,
+                                   1, ngx_omni_flush_step, NULL);
         break;
 
     case NGX_OMNI_FLUSH_DATA:
-        ngx_omni_flush.state = NGX_OMNI_FLUSH_INGEST;
+        ngx_omni_flush.state = NGX_OMNI_FLUSH_STORED;
 
         params[0].data = ngx_omni_flush.source;
         params[0].len = ngx_strlen(ngx_omni_flush.source);
         params[1].data = pos;
         params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flush.to) - pos;
+        params[2] = ngx_omni_flush.captures;
 
         rc = ngx_omni_pg_conn_prepared(ngx_omni_flush.pc,
-                                       NGX_OMNI_STMT_PX_INGEST, 2, params,
+                                       NGX_OMNI_STMT_PX_STORED, 3, params,
                                        ngx_omni_flush_step, NULL);
         break;
 
-    case NGX_OMNI_FLUSH_INGEST:
-        ngx_omni_flush_counted(PQgetvalue(res, 0, 0));
+    case NGX_OMNI_FLUSH_STORED:
+        v = PQgetvalue(res, 0, 0);
+
+        if (ngx_atoi((u_char *) v, ngx_strlen(v)) > 0) {
+            ngx_omni_capture_wake();
+        }
 
         ngx_omni_flush.state = NGX_OMNI_FLUSH_COMMIT;
         rc = ngx_omni_pg_conn_simple(ngx_omni_flush.pc, "COMMIT",
@@ -439,6 +509,9 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
     }
 
     if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "omni: pixel batch step %ui could not be sent",
+                      ngx_omni_flush.state);
         ngx_omni_flush_done(0);
     }
 }
@@ -542,6 +615,7 @@ ngx_omni_flush_take(uint64_t drained)
 static void
 ngx_omni_flush_done(ngx_uint_t ok)
 {
+    uint64_t           tail, head;
     ngx_omni_flush_t  *f;
 
     f = &ngx_omni_flush;
@@ -551,12 +625,16 @@ ngx_omni_flush_done(ngx_uint_t ok)
         f->failures++;
 
         if (f->up && f->state != NGX_OMNI_FLUSH_IDLE
-            && f->state != NGX_OMNI_FLUSH_ROLLBACK
-            && ngx_omni_pg_conn_simple(f->pc, "ROLLBACK", ngx_omni_flush_step,
-                                       NULL) == NGX_OK)
+            && f->state != NGX_OMNI_FLUSH_ROLLBACK)
         {
+            /* set first: the answer may come before the call returns */
             f->state = NGX_OMNI_FLUSH_ROLLBACK;
-            return;
+
+            if (ngx_omni_pg_conn_simple(f->pc, "ROLLBACK", ngx_omni_flush_step,
+                                        NULL) == NGX_OK)
+            {
+                return;
+            }
         }
 
         f->state = NGX_OMNI_FLUSH_IDLE;
@@ -567,6 +645,20 @@ ngx_omni_flush_done(ngx_uint_t ok)
 
     f->failures = 0;
     f->state = NGX_OMNI_FLUSH_IDLE;
+
+    if (f->unknown) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
+                                    f->unknown);
+    }
+
+    if (f->malformed) {
+        /* only a damaged spool file or another version's rows get here */
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_lost,
+                                    f->malformed);
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "omni: %uz pixel rows in \"%s\" are not beacon rows "
+                      "and were skipped", f->malformed, f->source);
+    }
 
     (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_batches, 1);
     (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_flushed,
@@ -589,8 +681,20 @@ ngx_omni_flush_done(ngx_uint_t ok)
         ngx_omni_flush_lag();
     }
 
-    /* more waiting?  go on at once; else rest until the next tick */
-    ngx_omni_flush_start();
+    /*
+     * A full batch waiting, or files to replay: go on at once.  Else rest
+     * until the next tick: a batch costs PostgreSQL a few statements and
+     * a commit whatever its size, so small ones back to back would cost
+     * it more than the rows do.
+     */
+    ngx_omni_ring_range(&tail, &head);
+
+    if (f->from_file || head - tail >= NGX_OMNI_FLUSH_BATCH_BYTES) {
+        ngx_omni_flush_start();
+        return;
+    }
+
+    ngx_omni_flush_schedule(ngx_omni_flush_conf->flush_interval);
 }
 
 
@@ -845,7 +949,7 @@ ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n, ngx_uint_t rows)
         p = chunks[i].data;
         end = p + chunks[i].len;
 
-        while (rows && (p = ngx_strlchr(p, end, '\n')) != NULL) {
+        while (rows && (p = memchr(p, '\n', end - p)) != NULL) {
             p++;
             rows--;
         }
@@ -861,30 +965,20 @@ ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n, ngx_uint_t rows)
 }
 
 
-/* how old the batch's first beacon was when it was stored */
+/* how old the batch's oldest beacon was when it was stored */
 static void
 ngx_omni_flush_lag(void)
 {
+    int64_t             lag;
     ngx_time_t         *tp;
-    ngx_str_t          *c;
-    u_char             *tab;
-    int64_t             received, lag;
     ngx_atomic_uint_t   max;
 
-    c = &ngx_omni_flush.chunks[0];
-
-    if (ngx_omni_flush.nchunks == 0) {
+    if (ngx_omni_flush.oldest_ms == 0) {
         return;
     }
 
-    tab = ngx_strlchr(c->data, c->data + ngx_min(c->len, 24), '\t');
-    if (tab == NULL) {
-        return;
-    }
-
-    received = ngx_atoof(c->data, tab - c->data);
     tp = ngx_timeofday();
-    lag = (int64_t) tp->sec * 1000 + tp->msec - received;
+    lag = (int64_t) tp->sec * 1000 + tp->msec - ngx_omni_flush.oldest_ms;
 
     max = ngx_omni_stats->pixel.flush_lag_ms_max;
 
@@ -895,30 +989,178 @@ ngx_omni_flush_lag(void)
 }
 
 
-/* omni_px_ingest() answers {"stored":N,"rejected":M,"captures":K} */
-static void
-ngx_omni_flush_counted(char *answer)
+/*
+ * The batch's rows into blocks, one per pixel key, and the keys to ask
+ * the database about as a text[] literal (keys are [A-Za-z0-9_-]).
+ */
+static ngx_int_t
+ngx_omni_flush_shape(void)
 {
-    json_t    *json;
-    json_int_t rejected, captures;
+    u_char            *in, *p;
+    size_t             len, n, nslots, i;
+    omni_blocks_t     *bs;
+    ngx_omni_flush_t  *f;
 
-    json = json_loads(answer, 0, NULL);
-    if (json == NULL) {
-        return;
+    f = &ngx_omni_flush;
+    bs = &f->blocks;
+
+    ngx_memzero(bs, sizeof(omni_blocks_t));
+    f->unknown = 0;
+    f->malformed = 0;
+    f->oldest_ms = 0;
+    f->copy.len = 0;
+    ngx_str_set(&f->captures, "");
+
+    if (f->nchunks == 0) {
+        f->rows = 0;
+        return NGX_OK;
     }
 
-    rejected = json_integer_value(json_object_get(json, "rejected"));
-    captures = json_integer_value(json_object_get(json, "captures"));
-    json_decref(json);
+    /* one piece: a row may wrap around the ring's end */
+    len = f->chunks[0].len;
+    in = f->chunks[0].data;
 
-    if (rejected > 0) {
-        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
-                                    rejected);
+    if (f->nchunks > 1) {
+        len += f->chunks[1].len;
+        in = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_IN, len);
+        if (in == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(in, f->chunks[0].data, f->chunks[0].len);
+        ngx_memcpy(p, f->chunks[1].data, f->chunks[1].len);
     }
 
-    if (captures > 0) {
-        ngx_omni_capture_wake();
+    n = f->rows + 1;
+
+    for (nslots = 16; nslots < 2 * n; nslots <<= 1) { /* void */ }
+
+    bs->rows = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_ROWS,
+                                   n * sizeof(omni_block_row_t));
+    bs->blocks = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_BLOCKS,
+                                     n * sizeof(omni_block_t));
+    bs->slots = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_SLOTS,
+                                    nslots * sizeof(uint32_t));
+
+    if (bs->rows == NULL || bs->blocks == NULL || bs->slots == NULL) {
+        return NGX_ERROR;
     }
+
+    bs->max_rows = n;
+    bs->max_blocks = n;
+    bs->nslots = nslots;
+    ngx_memzero(bs->slots, nslots * sizeof(uint32_t));
+
+    /* rows read back from a file are checked as PostgreSQL would */
+    if (omni_blocks_parse(bs, (char *) in, len, f->from_file) != 0) {
+        return NGX_ERROR;
+    }
+
+    f->malformed = bs->malformed;
+    f->rows = bs->nrows;
+
+    len = 2;
+
+    for (i = 0; i < bs->nblocks; i++) {
+        len += bs->blocks[i].key_len + 1;
+
+        if (f->oldest_ms == 0 || bs->blocks[i].first_ms < f->oldest_ms) {
+            f->oldest_ms = bs->blocks[i].first_ms;
+        }
+    }
+
+    p = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_KEYS, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->keys.data = p;
+    *p++ = '{';
+
+    for (i = 0; i < bs->nblocks; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, bs->blocks[i].key, bs->blocks[i].key_len);
+    }
+
+    *p++ = '}';
+    f->keys.len = p - f->keys.data;
+
+    return NGX_OK;
+}
+
+
+/* omni_px_keys() answered: the blocks of known keys, and their captures */
+static ngx_int_t
+ngx_omni_flush_tenants(PGresult *res)
+{
+    int                i;
+    char              *key;
+    u_char            *out;
+    size_t             size, captures, n;
+    omni_blocks_t     *bs;
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+    bs = &f->blocks;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        key = PQgetvalue(res, i, 0);
+
+        (void) omni_blocks_set_tenant(bs, key, ngx_strlen(key),
+                                      ngx_atoof((u_char *) PQgetvalue(res, i, 1),
+                                                PQgetlength(res, i, 1)));
+    }
+
+    f->unknown = omni_blocks_unknown_rows(bs);
+    f->rows = bs->nrows - f->unknown;
+    f->copy.len = 0;
+
+    if (f->rows == 0) {
+        return NGX_OK;
+    }
+
+    size = omni_blocks_copy(bs, NULL);
+    captures = omni_blocks_captures(bs, NULL, &n);
+
+    out = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_OUT, size + captures);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->copy.data = out;
+    f->copy.len = omni_blocks_copy(bs, (char *) out);
+
+    f->captures.data = out + size;
+    f->captures.len = omni_blocks_captures(bs, (char *) out + size, &n);
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_omni_flush_room(ngx_uint_t which, size_t size)
+{
+    ngx_omni_flush_buf_t  *b;
+
+    b = &ngx_omni_flush.mem[which];
+
+    if (b->size >= size && b->data) {
+        return b->data;
+    }
+
+    if (b->data) {
+        ngx_free(b->data);
+    }
+
+    size = ngx_max(size, 2 * b->size);
+
+    b->data = ngx_alloc(size, ngx_cycle->log);
+    b->size = b->data ? size : 0;
+
+    return b->data;
 }
 
 
@@ -934,7 +1176,7 @@ ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n)
         p = chunks[i].data;
         end = p + chunks[i].len;
 
-        while ((p = ngx_strlchr(p, end, '\n')) != NULL) {
+        while ((p = memchr(p, '\n', end - p)) != NULL) {
             rows++;
             p++;
         }

@@ -333,7 +333,7 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
 {
     int          ok;
     char        *values[8];
-    u_char      *p, buf[512];
+    u_char      *p, *heap, buf[512];
     size_t       size;
     ngx_uint_t   i;
 
@@ -351,12 +351,19 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
         size += params[i].data ? params[i].len + 1 : 0;
     }
 
-    if (size > sizeof(buf)) {
-        return NGX_ERROR;
-    }
-
     /* libpq copies the values into its output buffer while sending */
+    ngx_memzero(values, sizeof(values));
+    heap = NULL;
     p = buf;
+
+    if (size > sizeof(buf)) {
+        heap = ngx_alloc(size, ngx_cycle->log);
+        if (heap == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = heap;
+    }
 
     for (i = 0; i < nparams; i++) {
         if (params[i].data == NULL) {
@@ -375,6 +382,10 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
     ok = PQsendQueryPrepared(pc->pg, (char *) ngx_omni_stmts[stmt].name.data,
                              (int) nparams, (const char * const *) values,
                              NULL, NULL, 0);
+
+    if (heap) {
+        ngx_free(heap);
+    }
 
     return ngx_omni_pg_sent(pc, ok);
 }

@@ -179,11 +179,11 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
             }
 
         } else if (len == 3) {
-            if (ngx_strncmp(k, "vid", 3) == 0) {
+            if (k[0] == 'v' && k[1] == 'i' && k[2] == 'd') {
                 v = &b.vid;
-            } else if (ngx_strncmp(k, "url", 3) == 0) {
+            } else if (k[0] == 'u' && k[1] == 'r' && k[2] == 'l') {
                 v = &b.url;
-            } else if (ngx_strncmp(k, "ref", 3) == 0) {
+            } else if (k[0] == 'r' && k[1] == 'e' && k[2] == 'f') {
                 v = &b.ref;
             }
 
@@ -356,10 +356,13 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
 
     ts = json_object_get(ev, "ts");
 
-    if (json_is_integer(ts) && json_integer_value(ts) >= 0) {
+    /* out of range stays absent (a double past int64 can't be cast) */
+    if (json_is_integer(ts)) {
         b.client_ms = json_integer_value(ts);
 
-    } else if (json_is_real(ts) && json_real_value(ts) >= 0) {
+    } else if (json_is_real(ts) && json_real_value(ts) >= 0
+               && json_real_value(ts) <= (double) OMNI_BEACON_TS_MAX)
+    {
         b.client_ms = (int64_t) json_real_value(ts);
     }
 

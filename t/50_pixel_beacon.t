@@ -97,8 +97,8 @@ $t->wait_until(sub { stored('vid = ?', 'p1') == 2 }, 5,
 is($t->dbh->selectrow_array(q{SELECT props->>'qty' FROM pixel_events
     WHERE vid = 'p1' AND ev = 'add_to_cart'}), 2, 'with their props');
 
-# a value PostgreSQL's jsonb refuses (\u0000) costs its own props, not
-# the batch: the other events of the batch are stored as they are
+# a character PostgreSQL's jsonb refuses (\u0000) costs that character,
+# not the value, the event or the batch
 $res = $t->post("/omni/px/$key", { body =>
     '[{"ev":"nul","vid":"n1","props":{"a":"x\\u0000y"}},'
     . '{"ev":"nul","vid":"n2","props":{"b":"ok"}}]' });
@@ -106,9 +106,29 @@ is($res->{status}, 204, 'POST with a NUL in a property');
 $t->wait_until(sub { stored(q{ev = 'nul'}) == 2 }, 5,
     'both events of that batch stored');
 is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
-    WHERE vid = 'n1'}), '{}', 'the refused props become {}');
+    WHERE vid = 'n1'}), '{"a": "xy"}', 'the NUL is dropped from the value');
 is($t->dbh->selectrow_array(q{SELECT props->>'b' FROM pixel_events
     WHERE vid = 'n2'}), 'ok', 'its neighbour keeps its props');
+
+# a client time PostgreSQL can't hold is dropped, not the event: one
+# such beacon used to fail its batch on every retry
+is($t->get("/omni/px/$key.gif?ev=far&vid=f1&ts=9223372036854775807")
+    ->{status}, 200, 'a beacon with ts past int64 gets its GIF');
+$t->get("/omni/px/$key.gif?ev=far&vid=f2&ts=253402300800000");
+$res = $t->post("/omni/px/$key", { body =>
+    '[{"ev":"far","vid":"f3","ts":1e300},{"ev":"far","vid":"f4","ts":-5},'
+    . '{"ev":"far","vid":"f5","ts":1764050000000}]' });
+is($res->{status}, 204, 'POST with times out of range');
+$t->wait_until(sub { stored(q{ev = 'far'}) == 5 }, 5,
+    'every beacon with a time out of range is stored');
+is_deeply($t->dbh->selectcol_arrayref(q{SELECT vid FROM pixel_events
+    WHERE ev = 'far' AND client_ts IS NULL ORDER BY vid}),
+    [qw(f1 f2 f3 f4)], 'their client time is absent');
+is($t->dbh->selectrow_array(q{SELECT extract(epoch FROM client_ts)::bigint
+    FROM pixel_events WHERE vid = 'f5'}), 1764050000, 'a good one is kept');
+$t->get("/omni/px/$key.gif?ev=after_far&vid=f6");
+$t->wait_until(sub { stored(q{ev = 'after_far'}) == 1 }, 5,
+    'and the beacons after them too');
 
 $res = $t->post("/omni/px/$key", { body => '{"ev":"x"}' });
 is($res->{status}, 400, 'POST of a non-array: 400');

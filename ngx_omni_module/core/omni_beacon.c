@@ -1,9 +1,11 @@
 
 /*
- * Beacon rows for COPY.  Every text column is made valid UTF-8 (invalid
- * bytes become U+FFFD), loses NUL bytes (PostgreSQL text can't hold
- * them) and is escaped for COPY's text format; a long URL is cut at a
- * character boundary rather than refused, since a beacon never fails.
+ * Beacon rows for the ring: "KEY\tC\t{event JSON}\n".  Every string is
+ * made valid UTF-8 (invalid bytes become U+FFFD), loses NUL bytes
+ * (PostgreSQL's text and jsonb can't hold them) and is JSON-escaped, so
+ * the line is a jsonb value whatever a browser (or anyone) sent; a long
+ * URL is cut at a character boundary rather than refused, since a beacon
+ * never fails.
  */
 
 #include <stdio.h>
@@ -13,9 +15,13 @@
 
 
 static size_t omni_utf8_char(const unsigned char *p, size_t len);
-static int omni_copy_text(char **pp, char *end, omni_text_t *t,
+static int omni_put(char **pp, char *end, const char *s, size_t len);
+static int omni_put_int(char **pp, char *end, int64_t v);
+static int omni_json_text(char **pp, char *end, const char *s, size_t n,
     size_t max);
-static int omni_copy_int(char **pp, char *end, int64_t v);
+static int omni_put_field(char **pp, char *end, const char *name,
+    const omni_text_t *t, size_t max);
+static int omni_put_props(char **pp, char *end, const omni_text_t *t);
 static int omni_ident_valid(const char *p, size_t len, size_t min,
     size_t max, const char *extra);
 
@@ -30,8 +36,10 @@ omni_beacon_key_valid(const char *p, size_t len)
 size_t
 omni_beacon_row(const omni_beacon_t *b, char *out, size_t size)
 {
+    int           capture;
     char         *p, *end;
-    omni_text_t   props, none;
+    int64_t       client_ms;
+    omni_text_t   props;
 
     if (!omni_beacon_key_valid(b->key.data, b->key.len)
         || !omni_ident_valid(b->ev.data, b->ev.len, 1, 64, "_.:-")
@@ -47,42 +55,55 @@ omni_beacon_row(const omni_beacon_t *b, char *out, size_t size)
         props.len = 2;
     }
 
-    none.data = NULL;
-    none.len = 0;
+    /* a time PostgreSQL can't hold would fail its batch: dropped instead */
+    client_ms = (b->client_ms >= 0 && b->client_ms <= OMNI_BEACON_TS_MAX)
+                ? b->client_ms : -1;
+
+    capture = (b->ph.data && b->ph.len) || (b->em.data && b->em.len);
 
     p = out;
     end = out + size;
 
-#define OMNI_COL(expr)                                                       \
-    if ((expr) != 0 || p >= end) {                                           \
-        return 0;                                                            \
-    }                                                                        \
-    *p++ = '\t';
-
-    OMNI_COL(omni_copy_int(&p, end, b->received_ms))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->key, 64))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->ev, 64))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->vid, 64))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->url,
-                            OMNI_BEACON_URL_MAX))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->ref,
-                            OMNI_BEACON_URL_MAX))
-    OMNI_COL(b->client_ms >= 0 ? omni_copy_int(&p, end, b->client_ms)
-                               : omni_copy_text(&p, end, &none, 0))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->ph, 64))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->em, 254))
-    OMNI_COL(omni_copy_text(&p, end, &props, OMNI_BEACON_ROW_MAX))
-    OMNI_COL(omni_copy_text(&p, end, (omni_text_t *) &b->ip, 64))
-
-#undef OMNI_COL
-
-    if (omni_copy_text(&p, end, (omni_text_t *) &b->ua, 512) != 0
-        || p >= end)
-    {
+    /* the key and the capture flag, then the event: one JSON object */
+    if ((size_t) (end - p) < b->key.len + 4) {
         return 0;
     }
 
-    *p++ = '\n';
+    memcpy(p, b->key.data, b->key.len);
+    p += b->key.len;
+    *p++ = '\t';
+    *p++ = capture ? 'c' : '-';
+    *p++ = '\t';
+
+#define OMNI_PUT(expr)                                                       \
+    if ((expr) != 0) {                                                       \
+        return 0;                                                            \
+    }
+
+    OMNI_PUT(omni_put(&p, end, "{\"t\":", 5))
+    OMNI_PUT(omni_put_int(&p, end, b->received_ms))
+    OMNI_PUT(omni_put(&p, end, ",\"ev\":\"", 7))
+    OMNI_PUT(omni_put(&p, end, b->ev.data, b->ev.len))
+    OMNI_PUT(omni_put(&p, end, "\",\"vid\":\"", 9))
+    OMNI_PUT(omni_put(&p, end, b->vid.data, b->vid.len))
+    OMNI_PUT(omni_put(&p, end, "\"", 1))
+    OMNI_PUT(omni_put_field(&p, end, "url", &b->url, OMNI_BEACON_URL_MAX))
+    OMNI_PUT(omni_put_field(&p, end, "ref", &b->ref, OMNI_BEACON_URL_MAX))
+
+    if (client_ms >= 0) {
+        OMNI_PUT(omni_put(&p, end, ",\"cts\":", 7))
+        OMNI_PUT(omni_put_int(&p, end, client_ms))
+    }
+
+    OMNI_PUT(omni_put_field(&p, end, "ph", &b->ph, 64))
+    OMNI_PUT(omni_put_field(&p, end, "em", &b->em, 254))
+    OMNI_PUT(omni_put(&p, end, ",\"props\":", 9))
+    OMNI_PUT(omni_put_props(&p, end, &props))
+    OMNI_PUT(omni_put_field(&p, end, "ip", &b->ip, 64))
+    OMNI_PUT(omni_put_field(&p, end, "ua", &b->ua, 512))
+    OMNI_PUT(omni_put(&p, end, "}\n", 2))
+
+#undef OMNI_PUT
 
     return (size_t) (p - out);
 }
@@ -92,76 +113,35 @@ int
 omni_beacon_props_add(char *buf, size_t size, size_t *used, const char *key,
     size_t keylen, const char *val, size_t vallen)
 {
-    size_t                i, n, k;
-    const char           *s;
-    const unsigned char  *u;
-    char                 *p, *end;
-    int                   pass;
+    char  *p, *end;
 
     p = buf + *used;
     end = buf + size;
 
-    if (p + 1 >= end) {
+    if (end - p < 8) {
         return -1;
     }
 
     *p++ = (*used == 0) ? '{' : ',';
+    *p++ = '"';
 
-    for (pass = 0; pass < 2; pass++) {
-        s = pass ? val : key;
-        n = pass ? vallen : keylen;
-
-        if (p + 1 >= end) {
-            return -1;
-        }
-
-        *p++ = '"';
-
-        for (i = 0; i < n; /* void */) {
-            u = (const unsigned char *) s + i;
-
-            if (end - p < 8) {
-                return -1;
-            }
-
-            if (*u == '"' || *u == '\\') {
-                *p++ = '\\';
-                *p++ = (char) *u;
-                i++;
-                continue;
-            }
-
-            if (*u < 0x20) {
-                p += sprintf(p, "\\u%04x", *u);
-                i++;
-                continue;
-            }
-
-            k = omni_utf8_char(u, n - i);
-
-            if (k == 0) {
-                memcpy(p, "\xef\xbf\xbd", 3);
-                p += 3;
-                i++;
-                continue;
-            }
-
-            memcpy(p, u, k);
-            p += k;
-            i += k;
-        }
-
-        if (p + 2 >= end) {
-            return -1;
-        }
-
-        *p++ = '"';
-
-        if (pass == 0) {
-            *p++ = ':';
-        }
+    if (omni_json_text(&p, end, key, keylen, (size_t) -1) != 0
+        || end - p < 4)
+    {
+        return -1;
     }
 
+    *p++ = '"';
+    *p++ = ':';
+    *p++ = '"';
+
+    if (omni_json_text(&p, end, val, vallen, (size_t) -1) != 0
+        || end - p < 2)
+    {
+        return -1;
+    }
+
+    *p++ = '"';
     *used = (size_t) (p - buf);
 
     return 0;
@@ -242,33 +222,87 @@ omni_utf8_char(const unsigned char *p, size_t len)
 }
 
 
-/* one COPY text column: \N when absent, else escaped, cut at max bytes */
 static int
-omni_copy_text(char **pp, char *end, omni_text_t *t, size_t max)
+omni_put(char **pp, char *end, const char *s, size_t len)
+{
+    if ((size_t) (end - *pp) < len) {
+        return -1;
+    }
+
+    memcpy(*pp, s, len);
+    *pp += len;
+
+    return 0;
+}
+
+
+static int
+omni_put_int(char **pp, char *end, int64_t v)
+{
+    char      digits[20], *d;
+    uint64_t  u;
+
+    /* the hot path: no printf */
+    u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+    d = digits + sizeof(digits);
+
+    do {
+        *--d = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (end - *pp < (digits + sizeof(digits) - d) + (v < 0)) {
+        return -1;
+    }
+
+    if (v < 0) {
+        *(*pp)++ = '-';
+    }
+
+    memcpy(*pp, d, (size_t) (digits + sizeof(digits) - d));
+    *pp += digits + sizeof(digits) - d;
+
+    return 0;
+}
+
+
+/*
+ * The inside of a JSON string: quotes, backslashes and control bytes
+ * escaped, NUL dropped (PostgreSQL's text and jsonb can't hold it),
+ * invalid UTF-8 replaced by U+FFFD; cut at max bytes on a character.
+ */
+static int
+omni_json_text(char **pp, char *end, const char *s, size_t n, size_t max)
 {
     char                 *p;
     size_t                i, k, taken;
     const unsigned char  *u;
 
     p = *pp;
-
-    if (t->data == NULL) {
-        if (end - p < 2) {
-            return -1;
-        }
-
-        *p++ = '\\';
-        *p++ = 'N';
-        *pp = p;
-        return 0;
-    }
-
     taken = 0;
 
-    for (i = 0; i < t->len; /* void */) {
-        u = (const unsigned char *) t->data + i;
+    for (i = 0; i < n; /* void */) {
+        u = (const unsigned char *) s + i;
 
-        if (end - p < 4) {
+        /* a run of plain ASCII goes at once */
+        for (k = 0; i + k < n && k < max - taken && u[k] >= 0x20
+                    && u[k] < 0x80 && u[k] != '"' && u[k] != '\\';
+             k++)
+        { /* void */ }
+
+        if (k) {
+            if ((size_t) (end - p) < k + 8) {
+                return -1;
+            }
+
+            memcpy(p, u, k);
+            p += k;
+            taken += k;
+            i += k;
+            continue;
+        }
+
+        if (end - p < 8) {
             return -1;
         }
 
@@ -277,7 +311,7 @@ omni_copy_text(char **pp, char *end, omni_text_t *t, size_t max)
             continue;
         }
 
-        k = omni_utf8_char(u, t->len - i);
+        k = omni_utf8_char(u, n - i);
 
         if (taken + (k ? k : 3) > max) {
             break;
@@ -291,27 +325,12 @@ omni_copy_text(char **pp, char *end, omni_text_t *t, size_t max)
             continue;
         }
 
-        if (k == 1) {
-            switch (*u) {
-            case '\\':
-                *p++ = '\\';
-                *p++ = '\\';
-                break;
-            case '\t':
-                *p++ = '\\';
-                *p++ = 't';
-                break;
-            case '\n':
-                *p++ = '\\';
-                *p++ = 'n';
-                break;
-            case '\r':
-                *p++ = '\\';
-                *p++ = 'r';
-                break;
-            default:
-                *p++ = (char) *u;
-            }
+        if (*u == '"' || *u == '\\') {
+            *p++ = '\\';
+            *p++ = (char) *u;
+
+        } else if (*u < 0x20) {
+            p += sprintf(p, "\\u%04x", *u);
 
         } else {
             memcpy(p, u, k);
@@ -328,18 +347,78 @@ omni_copy_text(char **pp, char *end, omni_text_t *t, size_t max)
 }
 
 
+/* ,"name":"value" when the value is there */
 static int
-omni_copy_int(char **pp, char *end, int64_t v)
+omni_put_field(char **pp, char *end, const char *name, const omni_text_t *t,
+    size_t max)
 {
-    int  n;
+    size_t  len;
 
-    n = snprintf(*pp, (size_t) (end - *pp), "%lld", (long long) v);
+    if (t->data == NULL) {
+        return 0;
+    }
 
-    if (n < 0 || n >= end - *pp) {
+    len = strlen(name);
+
+    if ((size_t) (end - *pp) < len + 6) {
         return -1;
     }
 
-    *pp += n;
+    *(*pp)++ = ',';
+    *(*pp)++ = '"';
+    memcpy(*pp, name, len);
+    *pp += len;
+    *(*pp)++ = '"';
+    *(*pp)++ = ':';
+    *(*pp)++ = '"';
+
+    if (omni_json_text(pp, end, t->data, t->len, max) != 0
+        || *pp >= end)
+    {
+        return -1;
+    }
+
+    *(*pp)++ = '"';
+
+    return 0;
+}
+
+
+/*
+ * A props object as JSON text from props_add() or jansson: copied as it
+ * is, but for \u0000 escapes (jsonb refuses them) and raw line breaks or
+ * tabs (the ring's separators), which JSON allows only between tokens.
+ */
+static int
+omni_put_props(char **pp, char *end, const omni_text_t *t)
+{
+    char        *p;
+    size_t       i;
+    const char  *s;
+
+    p = *pp;
+    s = t->data;
+
+    if ((size_t) (end - p) < t->len) {
+        return -1;
+    }
+
+    for (i = 0; i < t->len; i++) {
+        if (s[i] == '\\' && i + 1 < t->len) {
+            if (t->len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0) {
+                i += 5;
+                continue;
+            }
+
+            *p++ = s[i++];
+            *p++ = s[i];
+            continue;
+        }
+
+        *p++ = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
+    }
+
+    *pp = p;
 
     return 0;
 }

@@ -1,8 +1,13 @@
 
 /*
- * One Pixel beacon -> one row of PostgreSQL's COPY text format.  The row
- * must be acceptable to COPY whatever a browser (or anyone) sent: one bad
- * row would fail its whole batch.  Pure C, no allocation.
+ * One Pixel beacon -> one ring row:
+ *
+ *   KEY \t C \t {"t":MS,"ev":"..","vid":"..",["url",..]"props":{..}..} \n
+ *
+ * C is 'c' when the event carries a phone or email to capture, else '-'.
+ * The JSON line is stored as it is and read back as jsonb, so it must be
+ * acceptable whatever a browser (or anyone) sent: one bad line would fail
+ * its whole batch.  Pure C, no allocation.
  */
 
 #ifndef _OMNI_BEACON_H_INCLUDED_
@@ -17,6 +22,9 @@
 #define OMNI_BEACON_URL_MAX    2048
 #define OMNI_BEACON_PROPS_MAX  50
 
+/* 9999-12-31T23:59:59.999Z, the last millisecond PostgreSQL can show */
+#define OMNI_BEACON_TS_MAX     253402300799999LL
+
 
 typedef struct {
     const char  *data;          /* NULL: absent */
@@ -26,7 +34,7 @@ typedef struct {
 
 typedef struct {
     int64_t      received_ms;
-    int64_t      client_ms;     /* < 0: absent */
+    int64_t      client_ms;     /* < 0 or > OMNI_BEACON_TS_MAX: absent */
     omni_text_t  key;
     omni_text_t  ev;
     omni_text_t  vid;
@@ -44,7 +52,7 @@ typedef struct {
 int omni_beacon_key_valid(const char *p, size_t len);
 
 /*
- * Writes the row (12 tab-separated columns and '\n') into out; returns
+ * Writes the row (key, capture flag, JSON line, '\n') into out; returns
  * its length, or 0 when the beacon is rejected (bad key, ev or vid, or a
  * row over size).
  */

@@ -1,7 +1,9 @@
 
 /*
- * libFuzzer: any bytes in every column; a row is either refused or one
- * that COPY accepts: 12 fields, one newline at its end, no NUL.
+ * libFuzzer: any bytes in every field; a row is either refused or one the
+ * drainer takes as it is: key, flag and line, one newline at its end, no
+ * NUL, valid UTF-8 (what PostgreSQL's text takes), no client time
+ * PostgreSQL can't hold.
  */
 
 #include <assert.h>
@@ -9,20 +11,28 @@
 #include <string.h>
 
 #include "omni_beacon.h"
+#include "omni_blocks.h"
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char           row[OMNI_BEACON_ROW_MAX], props[512];
+    char           row[OMNI_BEACON_ROW_MAX + 1], props[512];
     size_t         len, i, tabs, part, used;
+    uint32_t       slots[4];
     omni_beacon_t  b;
+    omni_block_t   block;
+    omni_blocks_t  bs;
+    omni_block_row_t  one;
+    static const int64_t  times[] = { -1, 0, 1764050000000,
+                                      OMNI_BEACON_TS_MAX,
+                                      OMNI_BEACON_TS_MAX + 1, INT64_MAX };
     omni_text_t   *cols[] = { &b.ev, &b.vid, &b.url, &b.ref, &b.ph, &b.em,
                               &b.ip, &b.ua };
 
     memset(&b, 0, sizeof(b));
     b.received_ms = 1764050000000;
-    b.client_ms = size % 2 ? -1 : (int64_t) size;
+    b.client_ms = times[size % 6];
     b.key.data = "px_fuzz0000";
     b.key.len = 11;
 
@@ -51,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b.props.len = used;
     }
 
-    len = omni_beacon_row(&b, row, sizeof(row));
+    len = omni_beacon_row(&b, row, sizeof(row) - 1);
 
     if (len == 0) {
         return 0;
@@ -65,7 +75,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tabs += row[i] == '\t';
     }
 
-    assert(tabs == 11);
+    assert(tabs == 2);
+
+    /* the drainer's own check, as for a row read back from a file */
+    memset(&bs, 0, sizeof(bs));
+    memset(slots, 0, sizeof(slots));
+    bs.blocks = &block;
+    bs.max_blocks = 1;
+    bs.rows = &one;
+    bs.max_rows = 1;
+    bs.slots = slots;
+    bs.nslots = 4;
+
+    assert(omni_blocks_parse(&bs, row, len, 1) == 0);
+    assert(bs.malformed == 0 && bs.nrows == 1);
+    assert(block.last_ms == b.received_ms);
+
+    row[len] = '\0';
+
+    if (b.client_ms > OMNI_BEACON_TS_MAX) {
+        assert(strstr(row, "\"cts\":") == NULL);
+    }
 
     return 0;
 }

@@ -1,7 +1,8 @@
 
 /*
- * Beacon rows: what a browser sends becomes one row COPY accepts, or is
- * refused; a long URL is cut, never the reason to lose an event.
+ * Beacon rows: what a browser sends becomes one ring row whose JSON line
+ * jsonb accepts, or is refused; a long URL is cut, never the reason to
+ * lose an event.
  */
 
 #include <stdarg.h>
@@ -33,7 +34,7 @@ beacon(void)
 
 
 static void
-a_pageview_is_one_row_of_twelve_columns(void **state)
+a_pageview_is_key_flag_and_a_json_line(void **state)
 {
     char           row[OMNI_BEACON_ROW_MAX];
     size_t         len;
@@ -48,9 +49,41 @@ a_pageview_is_one_row_of_twelve_columns(void **state)
     len = omni_beacon_row(&b, row, sizeof(row));
     assert_true(len > 0);
     row[len] = '\0';
-    assert_string_equal(row, "1764050000123\tpx_0123abcd\tpageview\th3J-x_9\t"
-                             "https://shop.example/p?a=1\t\\N\t\\N\t\\N\t\\N\t"
-                             "{}\t127.0.0.1\t\\N\n");
+    assert_string_equal(row, "px_0123abcd\t-\t{\"t\":1764050000123,"
+                             "\"ev\":\"pageview\",\"vid\":\"h3J-x_9\","
+                             "\"url\":\"https://shop.example/p?a=1\","
+                             "\"props\":{},\"ip\":\"127.0.0.1\"}\n");
+
+    b.ph = (omni_text_t) TEXT("+65 8123 4567");
+    b.client_ms = 1764050000000;
+    len = omni_beacon_row(&b, row, sizeof(row));
+    row[len] = '\0';
+    assert_non_null(strstr(row, "\tc\t{"));
+    assert_non_null(strstr(row, ",\"cts\":1764050000000,"
+                                "\"ph\":\"+65 8123 4567\","));
+}
+
+
+static void
+a_client_time_postgresql_cant_hold_is_dropped(void **state)
+{
+    char           row[OMNI_BEACON_ROW_MAX];
+    size_t         len;
+    omni_beacon_t  b;
+
+    (void) state;
+
+    b = beacon();
+    b.client_ms = 9223372036854775807LL;
+    len = omni_beacon_row(&b, row, sizeof(row));
+    assert_true(len > 0);
+    row[len] = '\0';
+    assert_null(strstr(row, "cts"));
+
+    b.client_ms = OMNI_BEACON_TS_MAX;
+    len = omni_beacon_row(&b, row, sizeof(row));
+    row[len] = '\0';
+    assert_non_null(strstr(row, "\"cts\":253402300799999,"));
 }
 
 
@@ -81,7 +114,7 @@ bad_key_event_or_visitor_is_refused(void **state)
 
 
 static void
-tabs_newlines_backslashes_are_escaped_nul_dropped(void **state)
+quotes_controls_backslashes_are_escaped_nul_dropped(void **state)
 {
     char           row[OMNI_BEACON_ROW_MAX];
     size_t         len;
@@ -90,12 +123,21 @@ tabs_newlines_backslashes_are_escaped_nul_dropped(void **state)
     (void) state;
 
     b = beacon();
-    b.url.data = "a\tb\nc\\d\0e\r";
-    b.url.len = 10;
+    b.url.data = "a\tb\nc\\d\0e\r\"";
+    b.url.len = 11;
 
     len = omni_beacon_row(&b, row, sizeof(row));
     row[len] = '\0';
-    assert_non_null(strstr(row, "\ta\\tb\\nc\\\\de\\r\t"));
+    assert_non_null(strstr(row, "\"url\":\"a\\u0009b\\u000ac\\\\de\\u000d"
+                                "\\\"\","));
+    /* one line: the only newline ends it */
+    assert_ptr_equal(strchr(row, '\n'), row + len - 1);
+
+    b = beacon();
+    b.props = (omni_text_t) TEXT("{\"a\":\"x\\u0000y\",\n\"b\":\"\\\\u0000\"}");
+    len = omni_beacon_row(&b, row, sizeof(row));
+    row[len] = '\0';
+    assert_non_null(strstr(row, "\"props\":{\"a\":\"xy\", \"b\":\"\\\\u0000\"}"));
 }
 
 
@@ -113,7 +155,7 @@ invalid_utf8_is_replaced_valid_kept(void **state)
 
     len = omni_beacon_row(&b, row, sizeof(row));
     row[len] = '\0';
-    assert_non_null(strstr(row, "\t\xe9\x90\xb5 \xef\xbf\xbd\xef\xbf\xbd(\t"));
+    assert_non_null(strstr(row, "\"ref\":\"\xe9\x90\xb5 \xef\xbf\xbd\xef\xbf\xbd(\","));
 }
 
 
@@ -149,7 +191,7 @@ props_are_a_json_object(void **state)
     assert_int_equal(omni_beacon_props_add(props, sizeof(props), &used,
                                            "sku", 3, "A\"1", 3), 0);
     assert_int_equal(omni_beacon_props_add(props, sizeof(props), &used,
-                                           "n", 1, "\x01", 1), 0);
+                                           "n", 1, "\x01\0", 2), 0);
     assert_int_equal(omni_beacon_props_close(props, sizeof(props), &used), 0);
     assert_string_equal(props, "{\"sku\":\"A\\\"1\",\"n\":\"\\u0001\"}");
 
@@ -167,9 +209,10 @@ int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
-        cmocka_unit_test(a_pageview_is_one_row_of_twelve_columns),
+        cmocka_unit_test(a_pageview_is_key_flag_and_a_json_line),
+        cmocka_unit_test(a_client_time_postgresql_cant_hold_is_dropped),
         cmocka_unit_test(bad_key_event_or_visitor_is_refused),
-        cmocka_unit_test(tabs_newlines_backslashes_are_escaped_nul_dropped),
+        cmocka_unit_test(quotes_controls_backslashes_are_escaped_nul_dropped),
         cmocka_unit_test(invalid_utf8_is_replaced_valid_kept),
         cmocka_unit_test(a_long_url_is_cut_not_refused),
         cmocka_unit_test(props_are_a_json_object),
