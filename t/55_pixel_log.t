@@ -1,0 +1,156 @@
+#!/usr/bin/perl
+# The Pixel log over event blocks (SPEC §6, §7): newest first across and
+# within blocks, keyset pages that never repeat or skip, the ev filter
+# (also for a block with too many names to list), since/until, tenants
+# apart, unknown keys counted and not stored.
+
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use Omni::Test;
+
+# a long interval: what one test step sends lands in one block
+my $t = Omni::Test->new(workers => 1, http_extra => q{
+    omni_pixel_flush_interval 300ms;
+});
+my $ta = $t->tenant(name => 'Shop', plan => [qw(marketing_advanced)]);
+my $tb = $t->tenant(name => 'Other', plan => [qw(flagship)]);
+my $admin = { token => $ta->{admin_token} };
+
+sub stored {
+    my ($tenant) = @_;
+    return $t->dbh->selectrow_array('SELECT coalesce(sum(n), 0)
+        FROM pixel_event_blocks WHERE tenant_id = ?', undef, $tenant->{id});
+}
+
+sub beacons {
+    my ($tenant, $ev, @vids) = @_;
+    my $before = stored($tenant);
+    $t->get("/omni/px/$tenant->{pixel_key}.gif?ev=$ev&vid=$_") for @vids;
+    $t->wait_until(sub { stored($tenant) == $before + @vids }, 10,
+        scalar(@vids) . " $ev events stored");
+}
+
+sub all_pages {
+    my ($query, $per_page) = @_;
+    my (@items, $cursor, $pages);
+    do {
+        my $res = $t->get("/omni/api/v1/pixel/logs?per_page=$per_page$query"
+            . ($cursor ? "&cursor=$cursor" : ''), $admin);
+        die "log page: $res->{status}" unless $res->{status} == 200;
+        push @items, @{ $res->{json}{items} };
+        $cursor = $res->{json}{next_cursor};
+        $pages++;
+    } while ($cursor && $pages < 500);
+    return (\@items, $pages);
+}
+
+# three blocks of 7, then one of 250 (pages inside one block)
+my @order;
+for my $b (1 .. 3) {
+    my @vids = map { sprintf 'o%d_%02d', $b, $_ } 1 .. 7;
+    beacons($ta, 'view', @vids);
+    push @order, @vids;
+}
+my @big = map { sprintf 'o4_%03d', $_ } 1 .. 250;
+beacons($ta, 'view', @big);
+push @order, @big;
+
+cmp_ok($t->dbh->selectrow_array('SELECT count(*) FROM pixel_event_blocks
+    WHERE tenant_id = ?', undef, $ta->{id}), '<', scalar @order,
+    'events share blocks');
+
+for my $per_page (1, 3, 7, 100) {
+    my ($items, $pages) = all_pages('', $per_page);
+    is_deeply([ map { $_->{vid} } @$items ], [ reverse @order ],
+        "per_page=$per_page: every event once, newest first");
+    is($pages, int((@order + $per_page - 1) / $per_page),
+        "per_page=$per_page: full pages");
+}
+
+# a page read, then more events: the next page goes on where it was
+my $first = $t->get('/omni/api/v1/pixel/logs?per_page=5', $admin)->{json};
+beacons($ta, 'view', 'late1', 'late2');
+my $next = $t->get("/omni/api/v1/pixel/logs?per_page=5"
+    . "&cursor=$first->{next_cursor}", $admin)->{json};
+is_deeply([ map { $_->{vid} } @{ $next->{items} } ],
+    [ (reverse @order)[5 .. 9] ], 'later events never shift a cursor');
+
+# the ev filter: by the block's names, then the line's
+# apart in time: since/until below cut between them
+beacons($ta, 'cart', 'c1');
+beacons($ta, 'cart', 'c2');
+beacons($ta, 'view', 'o5_01');
+my ($carts) = all_pages('&ev=cart', 100);
+is_deeply([ map { $_->{vid} } @$carts ], [qw(c2 c1)], 'ev=cart');
+is(scalar @{ (all_pages('&ev=nothing', 100))[0] }, 0, 'ev nobody sent');
+
+# a block with more names than it lists ("*") is still searched
+my @names = map { sprintf 'event_name_%03d', $_ } 1 .. 120;
+my $before = stored($ta);
+$t->post("/omni/px/$ta->{pixel_key}", { body =>
+    [ map { { ev => $_, vid => "n_$_" } } @names[0 .. 49] ] });
+$t->post("/omni/px/$ta->{pixel_key}", { body =>
+    [ map { { ev => $_, vid => "n_$_" } } @names[50 .. 99] ] });
+$t->post("/omni/px/$ta->{pixel_key}", { body =>
+    [ map { { ev => $_, vid => "n_$_" } } @names[100 .. 119] ] });
+$t->wait_until(sub { stored($ta) == $before + 120 }, 10, '120 names stored');
+ok($t->dbh->selectrow_array(q{SELECT count(*) FROM pixel_event_blocks
+    WHERE tenant_id = ? AND evs = '*'}, undef, $ta->{id}),
+    'a block with too many names says "any"');
+my ($one) = all_pages('&ev=event_name_077', 100);
+is_deeply([ map { $_->{vid} } @$one ], ['n_event_name_077'],
+    'and its events are found by name');
+
+# since / until, to the millisecond of each line
+my $times = $t->dbh->selectcol_arrayref(q{SELECT to_char(received_at
+    AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM pixel_events
+    WHERE tenant_id = ? AND vid IN ('c1', 'c2') ORDER BY vid}, undef,
+    $ta->{id});
+my ($c2_on) = all_pages("&since=$times->[1]", 100);
+ok((grep { $_->{vid} eq 'c2' } @$c2_on)
+    && !(grep { $_->{vid} eq 'c1' || $_->{vid} =~ /^o[1-4]_/ } @$c2_on),
+    'since: from that event on');
+my ($before_c2) = all_pages("&until=$times->[1]&ev=cart", 100);
+is_deeply([ map { $_->{vid} } @$before_c2 ], ['c1'], 'until: before it');
+
+# an item
+my $item = (all_pages('&ev=cart&per_page=1', 1))[0][0];
+is($item->{ev}, 'cart', 'an item: ev');
+like($item->{id}, qr/^\d+$/, 'an item: id');
+like($item->{received_at}, qr/^\d{4}-\d\d-\d\dT/, 'an item: received_at');
+like($item->{stored_at}, qr/^\d{4}-\d\d-\d\dT/, 'an item: stored_at');
+is_deeply($item->{props}, {}, 'an item: props');
+is($item->{ip}, '127.0.0.1', 'an item: ip');
+
+# bad arguments change nothing and say why
+for my $bad ('per_page=101', 'per_page=0', 'cursor=x', 'cursor=1.2.3',
+             'since=not-a-time')
+{
+    my $res = $t->get("/omni/api/v1/pixel/logs?$bad", $admin);
+    is($res->{status}, 400, "$bad: 400");
+    like($res->{json}{error}{code}, qr/^\w+$/, "$bad: a JSON error");
+}
+
+# tenants apart: the other tenant's events are not in this log
+beacons($tb, 'view', 'other1');
+my ($mine) = all_pages('', 100);
+ok(!grep({ $_->{vid} eq 'other1' } @$mine), 'another tenant\'s events');
+is(scalar @{ (all_pages('', 100))[0] }, scalar @$mine, 'stable');
+is_deeply([ map { $_->{vid} } @{ $t->get('/omni/api/v1/pixel/logs',
+    { token => $tb->{admin_token} })->{json}{items} } ], ['other1'],
+    'and the other tenant sees only its own');
+
+# an unknown key: the GIF, counted, not stored
+my $unknown = $t->metric('omni_pixel_beacons_total', 'unknown_key') // 0;
+is($t->get('/omni/px/no_such_key_1.gif?ev=view&vid=u1')->{status}, 200,
+    'unknown key: the GIF');
+$t->wait_until(sub {
+    ($t->metric('omni_pixel_beacons_total', 'unknown_key') // 0)
+        == $unknown + 1 }, 10, 'unknown key: counted');
+is($t->dbh->selectrow_array(q{SELECT count(*) FROM pixel_events
+    WHERE vid = 'u1'}), 0, 'unknown key: not stored');
+is($t->metric('omni_pixel_events_lost_total'), 0, 'nothing lost');
+
+done_testing();
