@@ -58,6 +58,17 @@ typedef struct {
     ngx_uint_t            failures;
     ngx_event_t           timer;
 
+    /*
+     * PostgreSQL refused a batch's data (SQLSTATE class 22 or 23): the
+     * next batches are cut in halves until the row it refuses is alone,
+     * and that row is set aside to a file, so one row never stops the
+     * rows behind it.  The cap doubles back after each batch stored.
+     */
+    ngx_uint_t            cap;           /* rows a batch; 0: no cap */
+    ngx_uint_t            refused;       /* the last failure was the data */
+    u_char                skip_file[NGX_MAX_PATH];
+    uint64_t              skip_to;       /* set aside in skip_file so far */
+
     /* the batch in flight */
     u_char                source[96];
     uint64_t              from;          /* position of the first byte */
@@ -108,6 +119,8 @@ static ngx_int_t ngx_omni_flush_write_file(u_char *path, ngx_str_t *chunks,
 static void ngx_omni_flush_close_overflow(void);
 static ngx_uint_t ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n);
 static ngx_int_t ngx_omni_flush_shape(void);
+static void ngx_omni_flush_behind(void);
+static ngx_int_t ngx_omni_flush_set_aside(void);
 static ngx_int_t ngx_omni_flush_tenants(PGresult *res);
 static void *ngx_omni_flush_room(ngx_uint_t which, size_t size);
 static void ngx_omni_flush_lag(void);
@@ -402,6 +415,11 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "omni: pixel batch failed: %s",
                           PQresultErrorMessage(res));
+
+            /* a data exception or a constraint: retrying won't help */
+            v = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            ngx_omni_flush.refused = v && (ngx_strncmp(v, "22", 2) == 0
+                                           || ngx_strncmp(v, "23", 2) == 0);
         }
 
         ngx_omni_flush_done(0);
@@ -528,10 +546,17 @@ ngx_omni_flush_take(uint64_t drained)
     size_t           len;
     uint64_t         tail, head, from, to, off;
     ngx_fd_t         fd;
+    ngx_uint_t       limit;
     ngx_omni_flush_t *f;
 
     f = &ngx_omni_flush;
     f->nchunks = 0;
+
+    limit = ngx_omni_flush_conf->flush_batch;
+
+    if (f->cap && f->cap < limit) {
+        limit = f->cap;
+    }
 
     if (!f->from_file) {
         ngx_omni_ring_range(&tail, &head);
@@ -554,20 +579,23 @@ ngx_omni_flush_take(uint64_t drained)
         f->to = ngx_max(to, from);
         f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);
 
-        if (f->rows > ngx_omni_flush_conf->flush_batch) {
+        if (f->rows > limit) {
             /* at most omni_pixel_flush_batch rows: cut after the last one */
             to = from + ngx_omni_flush_rows_bytes(f->chunks, f->nchunks,
-                                                  ngx_omni_flush_conf
-                                                      ->flush_batch);
+                                                  limit);
             f->nchunks = ngx_omni_ring_chunks(from, &to, f->chunks);
             f->to = to;
-            f->rows = ngx_omni_flush_conf->flush_batch;
+            f->rows = limit;
         }
 
         return NGX_OK;
     }
 
     from = ngx_max(drained, f->file_base);
+
+    if (ngx_strcmp(f->skip_file, f->file) == 0) {
+        from = ngx_max(from, f->skip_to);
+    }
     off = from - f->file_base;
     f->from = from;
     f->to = f->file_base + f->file_size;
@@ -602,11 +630,18 @@ ngx_omni_flush_take(uint64_t drained)
         len--;
     }
 
-    f->to = from + len;
     f->chunks[0].data = f->buf;
     f->chunks[0].len = len;
     f->nchunks = len ? 1 : 0;
     f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);
+
+    if (f->rows > limit) {
+        len = (size_t) ngx_omni_flush_rows_bytes(f->chunks, 1, limit);
+        f->chunks[0].len = len;
+        f->rows = limit;
+    }
+
+    f->to = from + len;
 
     return NGX_OK;
 }
@@ -623,6 +658,18 @@ ngx_omni_flush_done(ngx_uint_t ok)
     if (!ok) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
         f->failures++;
+
+        if (f->refused && f->state != NGX_OMNI_FLUSH_ROLLBACK) {
+            f->refused = 0;
+            f->failures = 0;
+
+            if (f->rows > 1) {
+                f->cap = f->rows / 2;
+
+            } else if (ngx_omni_flush_set_aside() == NGX_OK) {
+                f->cap = 0;
+            }
+        }
 
         if (f->up && f->state != NGX_OMNI_FLUSH_IDLE
             && f->state != NGX_OMNI_FLUSH_ROLLBACK)
@@ -664,22 +711,19 @@ ngx_omni_flush_done(ngx_uint_t ok)
     (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_flushed,
                                 f->rows);
 
+    if (f->cap) {
+        f->cap = (f->cap * 2 >= ngx_omni_flush_conf->flush_batch)
+                 ? 0 : f->cap * 2;
+    }
+
     if (f->from_file) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_replayed,
                                     f->rows);
-
-        if (f->to >= f->file_base + f->file_size) {
-            if (ngx_delete_file(f->file) == NGX_FILE_ERROR) {
-                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                              "omni: replayed spool \"%s\" can't be removed",
-                              f->file);
-            }
-        }
-
     } else {
-        ngx_omni_ring_advance(f->to);
         ngx_omni_flush_lag();
     }
+
+    ngx_omni_flush_behind();
 
     /*
      * A full batch waiting, or files to replay: go on at once.  Else rest
@@ -962,6 +1006,71 @@ ngx_omni_flush_rows_bytes(ngx_str_t *chunks, ngx_uint_t n, ngx_uint_t rows)
     }
 
     return len;
+}
+
+
+/* the batch's bytes are behind us: the ring lets go, a file goes */
+static void
+ngx_omni_flush_behind(void)
+{
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+
+    if (!f->from_file) {
+        ngx_omni_ring_advance(f->to);
+        return;
+    }
+
+    if (f->to >= f->file_base + f->file_size) {
+        if (ngx_delete_file(f->file) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "omni: replayed spool \"%s\" can't be removed",
+                          f->file);
+        }
+    }
+}
+
+
+/*
+ * A row PostgreSQL refuses by itself: kept in "rejected-<pid>-<ms>.rows"
+ * in the spool directory (fsync'd; not replayed) for the operator, and
+ * counted, so that the rows behind it go on.  The ring's tail moves past
+ * it; a spool file being replayed is read on after it.
+ */
+static ngx_int_t
+ngx_omni_flush_set_aside(void)
+{
+    u_char            path[NGX_MAX_PATH];
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+
+    (void) ngx_snprintf(path, sizeof(path), "%V/rejected-%P-%M.rows%Z",
+                        &ngx_omni_flush_conf->spool_dir, ngx_pid,
+                        ngx_current_msec);
+
+    if (f->nchunks && ngx_omni_flush_write_file(path, f->chunks, f->nchunks)
+                      != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "omni: PostgreSQL refuses a pixel row of \"%s\"; it is "
+                  "set aside in \"%s\"", f->source, path);
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_set_aside,
+                                f->rows);
+
+    if (f->from_file) {
+        ngx_cpystrn(f->skip_file, f->file, sizeof(f->skip_file));
+        f->skip_to = f->to;
+    }
+
+    ngx_omni_flush_behind();
+
+    return NGX_OK;
 }
 
 

@@ -281,6 +281,10 @@ ngx_omni_stats_pixel(u_char *p)
         "neither stored nor spooled; must stay 0.\n"
         "# TYPE omni_pixel_events_lost_total counter\n"
         "omni_pixel_events_lost_total %uA\n"
+        "# HELP omni_pixel_events_set_aside_total Rows PostgreSQL refused, "
+        "kept in the spool directory's rejected-*.rows.\n"
+        "# TYPE omni_pixel_events_set_aside_total counter\n"
+        "omni_pixel_events_set_aside_total %uA\n"
         "# TYPE omni_pixel_captures_applied_total counter\n"
         "omni_pixel_captures_applied_total %uA\n"
         "# TYPE omni_pixel_flush_lag_max_seconds gauge\n"
@@ -294,7 +298,7 @@ ngx_omni_stats_pixel(u_char *p)
         ps->beacons_accepted, ps->beacons_rejected, ps->beacons_unknown_key,
         ps->events_flushed, ps->flush_batches, ps->flush_errors,
         ps->events_spooled, ps->events_replayed, ps->events_lost,
-        ps->captures_applied,
+        ps->events_set_aside, ps->captures_applied,
         ps->flush_lag_ms_max / 1000, ps->flush_lag_ms_max % 1000,
         used, capacity, ngx_omni_spool_bytes());
 

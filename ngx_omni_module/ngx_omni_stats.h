@@ -29,6 +29,7 @@ typedef struct {
     ngx_atomic_t          events_spooled;
     ngx_atomic_t          events_replayed;
     ngx_atomic_t          events_lost;           /* must stay 0 */
+    ngx_atomic_t          events_set_aside;      /* refused by PostgreSQL */
     ngx_atomic_t          captures_applied;
     ngx_atomic_t          flush_lag_ms_max;      /* since the last scrape */
 } ngx_omni_pixel_stats_t;
