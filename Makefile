@@ -59,8 +59,12 @@ fuzz:
 	@for f in ngx_omni_module/core/fuzz/fuzz_*.c; do \
 	    n=$$(basename $$f .c); \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -Ingx_omni_module/core $(CORE_SRC) $$f -o build/fuzz/$$n || exit 1; \
-	    build/fuzz/$$n -max_total_time=60 -max_len=4096 2>&1 | tail -1; \
+	        -Ingx_omni_module/core $(CORE_SRC) $$f -ljansson \
+	        -o build/fuzz/$$n || exit 1; \
+	    build/fuzz/$$n -max_total_time=60 -max_len=4096 \
+	        -artifact_prefix=build/fuzz/ > build/fuzz/$$n.log 2>&1 \
+	        || { grep -v INFO build/fuzz/$$n.log | head -30; exit 1; }; \
+	    echo "$$n: $$(tail -1 build/fuzz/$$n.log)"; \
 	done
 
 test: deps build unit
