@@ -48,11 +48,11 @@ omni_beacon_row(const omni_beacon_t *b, char *out, size_t size)
         return 0;
     }
 
+    /* no props, or none in them: left out (read back as {}) */
     props = b->props;
 
-    if (props.data == NULL || props.len == 0) {
-        props.data = "{}";
-        props.len = 2;
+    if (props.len == 2 && props.data[0] == '{' && props.data[1] == '}') {
+        props.data = NULL;
     }
 
     /* a time PostgreSQL can't hold would fail its batch: dropped instead */
@@ -97,8 +97,11 @@ omni_beacon_row(const omni_beacon_t *b, char *out, size_t size)
 
     OMNI_PUT(omni_put_field(&p, end, "ph", &b->ph, 64))
     OMNI_PUT(omni_put_field(&p, end, "em", &b->em, 254))
-    OMNI_PUT(omni_put(&p, end, ",\"props\":", 9))
-    OMNI_PUT(omni_put_props(&p, end, &props))
+    if (props.data && props.len) {
+        OMNI_PUT(omni_put(&p, end, ",\"props\":", 9))
+        OMNI_PUT(omni_put_props(&p, end, &props))
+    }
+
     OMNI_PUT(omni_put_field(&p, end, "ip", &b->ip, 64))
     OMNI_PUT(omni_put_field(&p, end, "ua", &b->ua, 512))
     OMNI_PUT(omni_put(&p, end, "}\n", 2))

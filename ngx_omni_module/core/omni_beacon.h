@@ -2,7 +2,7 @@
 /*
  * One Pixel beacon -> one ring row:
  *
- *   KEY \t C \t {"t":MS,"ev":"..","vid":"..",["url",..]"props":{..}..} \n
+ *   KEY \t C \t {"t":MS,"ev":"..","vid":"..",["url":"..",.."props":{..},..]} \n
  *
  * C is 'c' when the event carries a phone or email to capture, else '-'.
  * The JSON line is stored as it is and read back as jsonb, so it must be
@@ -42,7 +42,7 @@ typedef struct {
     omni_text_t  ref;
     omni_text_t  ph;
     omni_text_t  em;
-    omni_text_t  props;         /* JSON object text; absent: {} */
+    omni_text_t  props;         /* JSON object text; absent or {}: left out */
     omni_text_t  ip;
     omni_text_t  ua;
 } omni_beacon_t;
