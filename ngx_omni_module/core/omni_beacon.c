@@ -23,13 +23,13 @@ static int omni_put_field(char **pp, char *end, const char *name,
     const omni_text_t *t, size_t max);
 static int omni_put_props(char **pp, char *end, const omni_text_t *t);
 static int omni_ident_valid(const char *p, size_t len, size_t min,
-    size_t max, const char *extra);
+    size_t max, unsigned char class);
 
 
 int
 omni_beacon_key_valid(const char *p, size_t len)
 {
-    return omni_ident_valid(p, len, 4, 64, "_-");
+    return omni_ident_valid(p, len, 4, 64, 2);
 }
 
 
@@ -42,8 +42,8 @@ omni_beacon_row(const omni_beacon_t *b, char *out, size_t size)
     omni_text_t   props;
 
     if (!omni_beacon_key_valid(b->key.data, b->key.len)
-        || !omni_ident_valid(b->ev.data, b->ev.len, 1, 64, "_.:-")
-        || !omni_ident_valid(b->vid.data, b->vid.len, 1, 64, "_-"))
+        || !omni_ident_valid(b->ev.data, b->ev.len, 1, 64, 4)
+        || !omni_ident_valid(b->vid.data, b->vid.len, 1, 64, 2))
     {
         return 0;
     }
@@ -427,9 +427,30 @@ omni_put_props(char **pp, char *end, const omni_text_t *t)
 }
 
 
+/*
+ * Identifier characters: bit 0 letters and digits, bit 1 also "_-" (keys,
+ * visitor ids), bit 2 also "_.:-" (event names).
+ */
+static const unsigned char  omni_ident_class[256] = {
+    ['0'] = 7, ['1'] = 7, ['2'] = 7, ['3'] = 7, ['4'] = 7, ['5'] = 7,
+    ['6'] = 7, ['7'] = 7, ['8'] = 7, ['9'] = 7,
+    ['A'] = 7, ['B'] = 7, ['C'] = 7, ['D'] = 7, ['E'] = 7, ['F'] = 7,
+    ['G'] = 7, ['H'] = 7, ['I'] = 7, ['J'] = 7, ['K'] = 7, ['L'] = 7,
+    ['M'] = 7, ['N'] = 7, ['O'] = 7, ['P'] = 7, ['Q'] = 7, ['R'] = 7,
+    ['S'] = 7, ['T'] = 7, ['U'] = 7, ['V'] = 7, ['W'] = 7, ['X'] = 7,
+    ['Y'] = 7, ['Z'] = 7,
+    ['a'] = 7, ['b'] = 7, ['c'] = 7, ['d'] = 7, ['e'] = 7, ['f'] = 7,
+    ['g'] = 7, ['h'] = 7, ['i'] = 7, ['j'] = 7, ['k'] = 7, ['l'] = 7,
+    ['m'] = 7, ['n'] = 7, ['o'] = 7, ['p'] = 7, ['q'] = 7, ['r'] = 7,
+    ['s'] = 7, ['t'] = 7, ['u'] = 7, ['v'] = 7, ['w'] = 7, ['x'] = 7,
+    ['y'] = 7, ['z'] = 7,
+    ['_'] = 6, ['-'] = 6, ['.'] = 4, [':'] = 4,
+};
+
+
 static int
 omni_ident_valid(const char *p, size_t len, size_t min, size_t max,
-    const char *extra)
+    unsigned char class)
 {
     size_t  i;
 
@@ -438,10 +459,7 @@ omni_ident_valid(const char *p, size_t len, size_t min, size_t max,
     }
 
     for (i = 0; i < len; i++) {
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-              || (p[i] >= '0' && p[i] <= '9')
-              || (p[i] != '\0' && strchr(extra, p[i]) != NULL)))
-        {
+        if (!(omni_ident_class[(unsigned char) p[i]] & class)) {
             return 0;
         }
     }

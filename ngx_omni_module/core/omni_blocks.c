@@ -25,7 +25,7 @@ static char *omni_put64(char *p, uint64_t v);
 int
 omni_blocks_parse(omni_blocks_t *bs, const char *in, size_t len, int verify)
 {
-    long               i;
+    long               i, last;
     size_t             n, keylen;
     int64_t            ms;
     const char        *p, *end, *nl, *key, *line, *ev, *q;
@@ -34,6 +34,7 @@ omni_blocks_parse(omni_blocks_t *bs, const char *in, size_t len, int verify)
 
     p = in;
     end = in + len;
+    last = -1;
 
     for ( /* void */ ; p < end; p = nl + 1) {
         nl = memchr(p, '\n', (size_t) (end - p));
@@ -90,7 +91,14 @@ omni_blocks_parse(omni_blocks_t *bs, const char *in, size_t len, int verify)
             continue;
         }
 
-        i = omni_block_find(bs, key, keylen, 1);
+        /* rows of one key come in runs: try the last row's block first */
+        if (last < 0 || bs->blocks[last].key_len != keylen
+            || memcmp(bs->blocks[last].key, key, keylen) != 0)
+        {
+            last = omni_block_find(bs, key, keylen, 1);
+        }
+
+        i = last;
 
         if (i < 0 || bs->nrows == bs->max_rows) {
             return -1;
