@@ -44,6 +44,26 @@ $$;
 SELECT omni_px_block_compression('pixel_event_blocks');
 SELECT omni_px_block_compression('pixel_event_blocks_default');
 
+-- safe casts for lines read back (also in 002 as it ended)
+CREATE OR REPLACE FUNCTION omni_try_jsonb(p text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN CASE WHEN jsonb_typeof(p::jsonb) = 'object' THEN p::jsonb
+                ELSE '{}' END;
+EXCEPTION WHEN others THEN
+    RETURN '{}';
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION omni_try_inet(p text) RETURNS inet
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN p::inet;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END;
+$$;
+
 -- a block's event id: the block's id and the line's place in it
 CREATE FUNCTION omni_px_event_id(p_block bigint, p_line bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT p_block * 1048576 + p_line - 1 $$;
@@ -111,12 +131,13 @@ SELECT tenant_id, min(received_at), max(received_at), max(stored_at),
   FROM pixel_events_legacy
  GROUP BY tenant_id, date_trunc('day', received_at);
 
+-- 002 changed while it was the newest; what a database has of it may vary
 DROP TABLE pixel_events_legacy;
-DROP FUNCTION omni_px_ingest(text, bigint);
-DROP FUNCTION omni_px_ingest_rows(boolean);
-DROP TABLE omni_px_stage;
-DROP FUNCTION omni_px_ensure_partitions(timestamptz);
-DROP SEQUENCE pixel_events_id_seq;
+DROP FUNCTION IF EXISTS omni_px_ingest(text, bigint);
+DROP FUNCTION IF EXISTS omni_px_ingest_rows(boolean);
+DROP TABLE IF EXISTS omni_px_stage;
+DROP FUNCTION IF EXISTS omni_px_ensure_partitions(timestamptz);
+DROP SEQUENCE IF EXISTS pixel_events_id_seq;
 
 CREATE FUNCTION omni_px_ensure_partitions(p_at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
