@@ -44,6 +44,17 @@
 
 
 /* memory kept from batch to batch, grown when a batch needs more */
+enum {
+    NGX_OMNI_FLUSH_MEM_IN = 0,      /* a batch that wraps, in one piece */
+    NGX_OMNI_FLUSH_MEM_ROWS,
+    NGX_OMNI_FLUSH_MEM_BLOCKS,
+    NGX_OMNI_FLUSH_MEM_SLOTS,
+    NGX_OMNI_FLUSH_MEM_KEYS,
+    NGX_OMNI_FLUSH_MEM_OUT,         /* the COPY stream, then the captures */
+    NGX_OMNI_FLUSH_MEM_N
+};
+
+
 typedef struct {
     void                 *data;
     size_t                size;
@@ -90,18 +101,8 @@ typedef struct {
     ngx_str_t             keys;          /* "{key,key}" */
     ngx_str_t             copy;          /* the binary COPY stream */
     ngx_str_t             captures;      /* "TENANT\tLINE\n"... */
-    ngx_omni_flush_buf_t  mem[6];
+    ngx_omni_flush_buf_t  mem[NGX_OMNI_FLUSH_MEM_N];
 } ngx_omni_flush_t;
-
-
-enum {
-    NGX_OMNI_FLUSH_MEM_IN = 0,
-    NGX_OMNI_FLUSH_MEM_ROWS,
-    NGX_OMNI_FLUSH_MEM_BLOCKS,
-    NGX_OMNI_FLUSH_MEM_SLOTS,
-    NGX_OMNI_FLUSH_MEM_KEYS,
-    NGX_OMNI_FLUSH_MEM_OUT
-};
 
 
 static void ngx_omni_flush_tick(ngx_event_t *ev);
@@ -186,7 +187,7 @@ ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
         ngx_omni_flush.buf = NULL;
     }
 
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < NGX_OMNI_FLUSH_MEM_N; i++) {
         if (ngx_omni_flush.mem[i].data) {
             ngx_free(ngx_omni_flush.mem[i].data);
             ngx_omni_flush.mem[i].data = NULL;
@@ -368,6 +369,7 @@ ngx_omni_flush_start(void)
     }
 
     ngx_omni_flush.from_file = 0;
+    ngx_omni_flush.refused = 0;
 
     if (ngx_omni_flush_next_file() == NGX_OK) {
         ngx_omni_flush.from_file = 1;

@@ -14,7 +14,6 @@
 #include "omni_beacon.h"
 
 
-static size_t omni_utf8_char(const unsigned char *p, size_t len);
 static int omni_put(char **pp, char *end, const char *s, size_t len);
 static int omni_put_int(char **pp, char *end, int64_t v);
 static int omni_json_text(char **pp, char *end, const char *s, size_t n,
@@ -175,8 +174,7 @@ omni_beacon_props_close(char *buf, size_t size, size_t *used)
 }
 
 
-/* length of the valid UTF-8 character at p, 0 if p starts none */
-static size_t
+size_t
 omni_utf8_char(const unsigned char *p, size_t len)
 {
     size_t    n, i;

@@ -48,6 +48,9 @@ typedef struct {
 } omni_beacon_t;
 
 
+/* the length of the valid UTF-8 character at p, 0 if p starts none */
+size_t omni_utf8_char(const unsigned char *p, size_t len);
+
 /* the key in a beacon's path: [A-Za-z0-9_-]{4,64} */
 int omni_beacon_key_valid(const char *p, size_t len);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "omni_beacon.h"
 #include "omni_blocks.h"
 
 
@@ -375,50 +376,12 @@ omni_block_add_ev(omni_block_t *b, const char *ev, size_t len)
 static int
 omni_line_valid(const unsigned char *p, size_t len)
 {
-    size_t    i, n, k;
-    uint32_t  c;
+    size_t  i, n;
 
     for (i = 0; i < len; i += n) {
-        if (p[i] == 0) {
-            return 0;
-        }
+        n = (p[i] == '\0') ? 0 : omni_utf8_char(p + i, len - i);
 
-        if (p[i] < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (p[i] >= 0xc2 && p[i] <= 0xdf) {
-            n = 2;
-            c = p[i] & 0x1f;
-
-        } else if (p[i] >= 0xe0 && p[i] <= 0xef) {
-            n = 3;
-            c = p[i] & 0x0f;
-
-        } else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
-            n = 4;
-            c = p[i] & 0x07;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff))
-            || (c >= 0xd800 && c <= 0xdfff))
-        {
+        if (n == 0) {
             return 0;
         }
     }
