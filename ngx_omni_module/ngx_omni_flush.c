@@ -98,7 +98,7 @@ typedef struct {
     size_t                unknown;       /* rows of keys no tenant has */
     size_t                malformed;     /* rows that are not ours */
     int64_t               oldest_ms;
-    ngx_str_t             keys;          /* "{key,key}" */
+    ngx_str_t             keys;          /* {"key","key"} */
     ngx_str_t             copy;          /* the binary COPY stream */
     ngx_str_t             captures;      /* "TENANT\tLINE\n"... */
     ngx_omni_flush_buf_t  mem[NGX_OMNI_FLUSH_MEM_N];
@@ -1102,7 +1102,8 @@ ngx_omni_flush_lag(void)
 
 /*
  * The batch's rows into blocks, one per pixel key, and the keys to ask
- * the database about as a text[] literal (keys are [A-Za-z0-9_-]).
+ * the database about as a text[] literal (keys are [A-Za-z0-9_-], so
+ * quotes are all they need).
  */
 static ngx_int_t
 ngx_omni_flush_shape(void)
@@ -1173,7 +1174,7 @@ ngx_omni_flush_shape(void)
     len = 2;
 
     for (i = 0; i < bs->nblocks; i++) {
-        len += bs->blocks[i].key_len + 1;
+        len += bs->blocks[i].key_len + 3;
 
         if (f->oldest_ms == 0 || bs->blocks[i].first_ms < f->oldest_ms) {
             f->oldest_ms = bs->blocks[i].first_ms;
@@ -1193,7 +1194,10 @@ ngx_omni_flush_shape(void)
             *p++ = ',';
         }
 
+        /* quoted: a key spelt "null" is not a NULL */
+        *p++ = '"';
         p = ngx_cpymem(p, bs->blocks[i].key, bs->blocks[i].key_len);
+        *p++ = '"';
     }
 
     *p++ = '}';

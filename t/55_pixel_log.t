@@ -142,6 +142,14 @@ is_deeply([ map { $_->{vid} } @{ $t->get('/omni/api/v1/pixel/logs',
     { token => $tb->{admin_token} })->{json}{items} } ], ['other1'],
     'and the other tenant sees only its own');
 
+# a key spelt like SQL's NULL is a key like any other
+$t->dbh->do(q{INSERT INTO pixel_keys (key, tenant_id) VALUES ('NuLl', ?)},
+    undef, $tb->{id});
+$t->get('/omni/px/NuLl.gif?ev=view&vid=nullkey');
+$t->wait_until(sub { $t->dbh->selectrow_array(q{SELECT count(*)
+    FROM pixel_events WHERE vid = 'nullkey' AND tenant_id = ?}, undef,
+    $tb->{id}) == 1 }, 10, 'a beacon to the key "NuLl" is stored');
+
 # an unknown key: the GIF, counted, not stored
 my $unknown = $t->metric('omni_pixel_beacons_total', 'unknown_key') // 0;
 is($t->get('/omni/px/no_such_key_1.gif?ev=view&vid=u1')->{status}, 200,
