@@ -56,6 +56,10 @@ $r = browse('consent');
 is($r->{before_consent}, 0, 'consent required: nothing sent');
 cmp_ok($r->{after_consent}, '>', 0, 'consent granted: the kept events go');
 is($r->{after_denied}, 0, 'consent denied: nothing ever sent');
+ok(!$r->{vid_kept_before_consent},
+    'consent required: no visitor id stored on the device yet');
+ok(!$r->{vid_kept_after_denied},
+    'consent denied: the visitor id a grant had stored is removed');
 
 # a form marked data-omni-ignore sends nothing of its fields
 $r = browse('ignore');

@@ -27,27 +27,43 @@
   var MAX_EVENTS = 20;
   var MAX_BYTES = 16384;
 
-  function visitorId() {
+  /*
+   * The first-party visitor id: read at once, but written to the device
+   * only when a beacon is sent, so that a page waiting for consent (or
+   * refused it) leaves no identifier behind.
+   */
+  function storedVid() {
     var m = d.cookie.match(/(?:^|; )_omni_vid=([A-Za-z0-9_-]{1,64})/);
-    var vid = m ? m[1] : null;
+    var found = m ? m[1] : null;
     try {
-      vid = vid || w.localStorage.getItem('_omni_vid');
+      found = found || w.localStorage.getItem('_omni_vid');
     } catch (e) { /* storage blocked */ }
-    if (!vid) {
-      var bytes = new Uint8Array(16);
-      w.crypto.getRandomValues(bytes);
-      vid = btoa(String.fromCharCode.apply(null, bytes))
-        .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-        .slice(0, 22);
-    }
-    d.cookie = '_omni_vid=' + vid + '; path=/; max-age=63072000; SameSite=Lax';
-    try {
-      w.localStorage.setItem('_omni_vid', vid);
-    } catch (e) { /* storage blocked */ }
-    return vid;
+    return found && /^[A-Za-z0-9_-]{1,64}$/.test(found) ? found : null;
   }
 
-  var vid = visitorId();
+  function newVid() {
+    var bytes = new Uint8Array(16);
+    w.crypto.getRandomValues(bytes);
+    return btoa(String.fromCharCode.apply(null, bytes))
+      .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+      .slice(0, 22);
+  }
+
+  function keepVid(days) {
+    d.cookie = '_omni_vid=' + vid + '; path=/; max-age=' + days * 86400
+      + '; SameSite=Lax';
+    try {
+      if (days) {
+        w.localStorage.setItem('_omni_vid', vid);
+      } else {
+        w.localStorage.removeItem('_omni_vid');
+      }
+    } catch (e) { /* storage blocked */ }
+    vidKept = days > 0;
+  }
+
+  var vid = storedVid() || newVid();
+  var vidKept = false;
 
   function event(name, extra) {
     var ev = {
@@ -82,6 +98,9 @@
   function send(batch) {
     var body = JSON.stringify(batch);
     var sent = false;
+    if (!vidKept) {
+      keepVid(730);
+    }
     if (navigator.sendBeacon && body.length <= MAX_BYTES) {
       try {
         sent = navigator.sendBeacon(base + '/px/' + key, body);
@@ -177,6 +196,7 @@
         flush();
       } else if (state === 'denied') {
         kept = [];
+        keepVid(0);
       }
     },
     flush: flush

@@ -53,6 +53,10 @@ function waitFor(pred, what, ms = 5000) {
 
 const sent = (text) => beacons.some((b) => (b.body + b.url).includes(text));
 
+// whether the page left a visitor id on the device (cookie or storage)
+const vidKept = () => /(^|; )_omni_vid=/.test(document.cookie)
+  || localStorage.getItem('_omni_vid') !== null;
+
 async function signup(p) {
   await p.fill('#name', 'Mei');
   await p.fill('#phone', '+65 8123 4567');
@@ -80,6 +84,7 @@ try {
     await signup(p);
     await p.evaluate(() => omni('flush'));
     out.before_consent = beacons.length;
+    out.vid_kept_before_consent = await p.evaluate(vidKept);
     await p.evaluate(() => omni('consent', 'granted'));
     await waitFor(() => sent('form_submit') && sent('pageview'),
       'beacons after consent');
@@ -97,6 +102,7 @@ try {
     // absence can't be awaited: give the page one more task turn
     await q.evaluate(() => new Promise((r) => setTimeout(r, 50)));
     out.after_denied = beacons.length;
+    out.vid_kept_after_denied = await q.evaluate(vidKept);
   } else if (scenario === 'ignore') {
     const p = await page('index.html');
     await waitFor(() => sent('pageview'), 'pageview beacon');
