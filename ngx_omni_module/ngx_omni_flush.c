@@ -735,7 +735,14 @@ ngx_omni_flush_done(ngx_uint_t ok)
      */
     ngx_omni_ring_range(&tail, &head);
 
-    if (f->from_file || head - tail >= NGX_OMNI_FLUSH_BATCH_BYTES) {
+    /*
+     * A worker leaving (reload, quit) starts no new batch: on exit it
+     * spools the ring for the next drainer, else steady traffic would
+     * keep an old worker draining and the reload from ending.
+     */
+    if (!ngx_exiting
+        && (f->from_file || head - tail >= NGX_OMNI_FLUSH_BATCH_BYTES))
+    {
         ngx_omni_flush_start();
         return;
     }
