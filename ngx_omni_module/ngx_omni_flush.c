@@ -45,7 +45,8 @@
 
 /* memory kept from batch to batch, grown when a batch needs more */
 enum {
-    NGX_OMNI_FLUSH_MEM_IN = 0,      /* a batch that wraps, in one piece */
+    NGX_OMNI_FLUSH_MEM_FILE = 0,    /* spool file bytes being replayed */
+    NGX_OMNI_FLUSH_MEM_IN,          /* a batch that wraps, in one piece */
     NGX_OMNI_FLUSH_MEM_ROWS,
     NGX_OMNI_FLUSH_MEM_BLOCKS,
     NGX_OMNI_FLUSH_MEM_SLOTS,
@@ -91,7 +92,6 @@ typedef struct {
     u_char                file[NGX_MAX_PATH];
     uint64_t              file_base;     /* position of the file's byte 0 */
     uint64_t              file_size;
-    u_char               *buf;           /* file bytes being replayed */
 
     /* the batch shaped into blocks */
     omni_blocks_t         blocks;
@@ -181,11 +181,6 @@ ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_omni_flush_close_overflow();
-
-    if (ngx_omni_flush.buf) {
-        ngx_free(ngx_omni_flush.buf);
-        ngx_omni_flush.buf = NULL;
-    }
 
     for (i = 0; i < NGX_OMNI_FLUSH_MEM_N; i++) {
         if (ngx_omni_flush.mem[i].data) {
@@ -544,6 +539,7 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
 static ngx_int_t
 ngx_omni_flush_take(uint64_t drained)
 {
+    u_char          *buf;
     ssize_t          n;
     size_t           len;
     uint64_t         tail, head, from, to, off;
@@ -608,11 +604,10 @@ ngx_omni_flush_take(uint64_t drained)
 
     len = (size_t) ngx_min(f->file_size - off, NGX_OMNI_FLUSH_FILE_BYTES);
 
-    if (f->buf == NULL) {
-        f->buf = ngx_alloc(NGX_OMNI_FLUSH_FILE_BYTES, ngx_cycle->log);
-        if (f->buf == NULL) {
-            return NGX_ERROR;
-        }
+    buf = ngx_omni_flush_room(NGX_OMNI_FLUSH_MEM_FILE,
+                              NGX_OMNI_FLUSH_FILE_BYTES);
+    if (buf == NULL) {
+        return NGX_ERROR;
     }
 
     /* a blocking read, on the recovery path only */
@@ -621,18 +616,18 @@ ngx_omni_flush_take(uint64_t drained)
         return NGX_ERROR;
     }
 
-    n = pread(fd, f->buf, len, (off_t) off);
+    n = pread(fd, buf, len, (off_t) off);
     (void) ngx_close_file(fd);
 
     if (n != (ssize_t) len) {
         return NGX_ERROR;
     }
 
-    while (len > 0 && f->buf[len - 1] != '\n') {
+    while (len > 0 && buf[len - 1] != '\n') {
         len--;
     }
 
-    f->chunks[0].data = f->buf;
+    f->chunks[0].data = buf;
     f->chunks[0].len = len;
     f->nchunks = len ? 1 : 0;
     f->rows = ngx_omni_flush_count_rows(f->chunks, f->nchunks);

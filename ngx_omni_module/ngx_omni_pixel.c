@@ -25,6 +25,8 @@ static ngx_int_t ngx_omni_pixel_post_event(ngx_http_request_t *r,
 static ngx_int_t ngx_omni_pixel_js(ngx_http_request_t *r);
 static ngx_int_t ngx_omni_pixel_cors(ngx_http_request_t *r,
     ngx_uint_t preflight);
+static void ngx_omni_pixel_beacon(ngx_http_request_t *r, ngx_str_t *key,
+    int64_t now_ms, omni_beacon_t *b);
 static void ngx_omni_pixel_keep(u_char *row, size_t len);
 static int64_t ngx_omni_pixel_now_ms(void);
 static void ngx_omni_pixel_text(omni_text_t *t, json_t *v);
@@ -129,18 +131,7 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
         return rc;
     }
 
-    ngx_memzero(&b, sizeof(omni_beacon_t));
-    b.received_ms = ngx_omni_pixel_now_ms();
-    b.client_ms = -1;
-    b.key.data = (char *) key->data;
-    b.key.len = key->len;
-    b.ip.data = (char *) r->connection->addr_text.data;
-    b.ip.len = r->connection->addr_text.len;
-
-    if (r->headers_in.user_agent) {
-        b.ua.data = (char *) r->headers_in.user_agent->value.data;
-        b.ua.len = r->headers_in.user_agent->value.len;
-    }
+    ngx_omni_pixel_beacon(r, key, ngx_omni_pixel_now_ms(), &b);
 
     /* decode the whole query once into a stack buffer */
     used = 0;
@@ -334,18 +325,7 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&b, sizeof(omni_beacon_t));
-    b.received_ms = now_ms;
-    b.client_ms = -1;
-    b.key.data = (char *) key->data;
-    b.key.len = key->len;
-    b.ip.data = (char *) r->connection->addr_text.data;
-    b.ip.len = r->connection->addr_text.len;
-
-    if (r->headers_in.user_agent) {
-        b.ua.data = (char *) r->headers_in.user_agent->value.data;
-        b.ua.len = r->headers_in.user_agent->value.len;
-    }
+    ngx_omni_pixel_beacon(r, key, now_ms, &b);
 
     ngx_omni_pixel_text(&b.ev, json_object_get(ev, "ev"));
     ngx_omni_pixel_text(&b.vid, json_object_get(ev, "vid"));
@@ -391,6 +371,26 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
     ngx_omni_pixel_keep(row, len);
 
     return NGX_OK;
+}
+
+
+/* what every beacon of a request shares: key, time, address, agent */
+static void
+ngx_omni_pixel_beacon(ngx_http_request_t *r, ngx_str_t *key, int64_t now_ms,
+    omni_beacon_t *b)
+{
+    ngx_memzero(b, sizeof(omni_beacon_t));
+    b->received_ms = now_ms;
+    b->client_ms = -1;
+    b->key.data = (char *) key->data;
+    b->key.len = key->len;
+    b->ip.data = (char *) r->connection->addr_text.data;
+    b->ip.len = r->connection->addr_text.len;
+
+    if (r->headers_in.user_agent) {
+        b->ua.data = (char *) r->headers_in.user_agent->value.data;
+        b->ua.len = r->headers_in.user_agent->value.len;
+    }
 }
 
 
