@@ -80,6 +80,7 @@ typedef struct {
     ngx_uint_t            refused;       /* the last failure was the data */
     u_char                skip_file[NGX_MAX_PATH];
     uint64_t              skip_to;       /* set aside in skip_file so far */
+    uint64_t              torn_at;       /* where skip_file's torn end is */
 
     /* the batch in flight */
     u_char                source[96];
@@ -122,6 +123,9 @@ static ngx_uint_t ngx_omni_flush_count_rows(ngx_str_t *chunks, ngx_uint_t n);
 static ngx_int_t ngx_omni_flush_shape(void);
 static void ngx_omni_flush_behind(void);
 static ngx_int_t ngx_omni_flush_set_aside(void);
+static void ngx_omni_flush_set_aside_torn(u_char *data, size_t len);
+static void ngx_omni_flush_rejected_path(u_char *path);
+static uint64_t ngx_omni_flush_stored_to(void);
 static ngx_int_t ngx_omni_flush_tenants(PGresult *res);
 static void *ngx_omni_flush_room(ngx_uint_t which, size_t size);
 static void ngx_omni_flush_lag(void);
@@ -492,7 +496,8 @@ ngx_omni_flush_step(void *data, ngx_int_t rc, PGresult *res)
         params[0].data = ngx_omni_flush.source;
         params[0].len = ngx_strlen(ngx_omni_flush.source);
         params[1].data = pos;
-        params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flush.to) - pos;
+        params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flush_stored_to())
+                        - pos;
         params[2] = ngx_omni_flush.captures;
 
         rc = ngx_omni_pg_conn_prepared(ngx_omni_flush.pc,
@@ -541,7 +546,7 @@ ngx_omni_flush_take(uint64_t drained)
 {
     u_char          *buf;
     ssize_t          n;
-    size_t           len;
+    size_t           len, whole;
     uint64_t         tail, head, from, to, off;
     ngx_fd_t         fd;
     ngx_uint_t       limit;
@@ -623,10 +628,25 @@ ngx_omni_flush_take(uint64_t drained)
         return NGX_ERROR;
     }
 
-    while (len > 0 && buf[len - 1] != '\n') {
-        len--;
+    whole = len;
+
+    while (whole > 0 && buf[whole - 1] != '\n') {
+        whole--;
     }
 
+    if (whole == 0) {
+        /*
+         * No row ends here: the end of the file is a row cut short (a
+         * crash or a full disk during a write), or garbage.  It never
+         * will end, so it goes aside; else the file would never be done
+         * with and would be started again at once, forever, with every
+         * beacon behind it waiting.
+         */
+        ngx_omni_flush_set_aside_torn(buf, len);
+        return NGX_OK;
+    }
+
+    len = whole;
     f->chunks[0].data = buf;
     f->chunks[0].len = len;
     f->nchunks = len ? 1 : 0;
@@ -701,7 +721,8 @@ ngx_omni_flush_done(ngx_uint_t ok)
                                     f->malformed);
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "omni: %uz pixel rows in \"%s\" are not beacon rows "
-                      "and were skipped", f->malformed, f->source);
+                      "and were skipped", f->malformed,
+                      f->from_file ? f->file : f->source);
     }
 
     (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_batches, 1);
@@ -1050,9 +1071,7 @@ ngx_omni_flush_set_aside(void)
 
     f = &ngx_omni_flush;
 
-    (void) ngx_snprintf(path, sizeof(path), "%V/rejected-%P-%M.rows%Z",
-                        &ngx_omni_flush_conf->spool_dir, ngx_pid,
-                        ngx_current_msec);
+    ngx_omni_flush_rejected_path(path);
 
     if (f->nchunks && ngx_omni_flush_write_file(path, f->chunks, f->nchunks)
                       != NGX_OK)
@@ -1070,11 +1089,104 @@ ngx_omni_flush_set_aside(void)
     if (f->from_file) {
         ngx_cpystrn(f->skip_file, f->file, sizeof(f->skip_file));
         f->skip_to = f->to;
+        f->torn_at = 0;
     }
 
     ngx_omni_flush_behind();
 
     return NGX_OK;
+}
+
+
+/*
+ * Bytes of a spool file in which no row ends: its torn end (or a stretch
+ * longer than any row, so garbage).  Kept like a refused row, in
+ * "rejected-<pid>-<ms>.rows", counted as set aside and logged, and the
+ * replay reads on after them; skip_to makes it once even if the batch
+ * that moves past them fails.  Not a beacon anyone got a GIF for: a row
+ * is accepted only once it is whole on disk, so when even keeping the
+ * bytes fails (a full disk) they are dropped rather than stop the
+ * replay, and counted as lost.
+ */
+static void
+ngx_omni_flush_set_aside_torn(u_char *data, size_t len)
+{
+    u_char             path[NGX_MAX_PATH];
+    ngx_str_t          torn;
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+
+    ngx_omni_flush_rejected_path(path);
+
+    torn.data = data;
+    torn.len = len;
+
+    if (ngx_omni_flush_write_file(path, &torn, 1) == NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "omni: spool file \"%s\" has a torn row at %uL "
+                      "(%uz bytes with no end of line); it is set aside "
+                      "in \"%s\"", f->file, f->from, len, path);
+
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_set_aside,
+                                    1);
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "omni: spool file \"%s\" has a torn row at %uL "
+                      "(%uz bytes with no end of line); writing it to \"%s\" "
+                      "failed, so it is dropped", f->file, f->from, len, path);
+
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_lost, 1);
+    }
+
+    ngx_cpystrn(f->skip_file, f->file, sizeof(f->skip_file));
+    f->skip_to = f->from + len;
+    f->torn_at = (f->skip_to == f->file_base + f->file_size) ? f->from : 0;
+
+    f->nchunks = 0;
+    f->rows = 0;
+    f->to = f->from + len;
+}
+
+
+/*
+ * "rejected-<pid>-<ms>.rows", never one already used: two rows set aside
+ * within a millisecond would otherwise be one file, the first one lost.
+ */
+static void
+ngx_omni_flush_rejected_path(u_char *path)
+{
+    static ngx_msec_t  last;
+
+    last = ngx_max(ngx_current_msec, last + 1);
+
+    (void) ngx_snprintf(path, NGX_MAX_PATH, "%V/rejected-%P-%M.rows%Z",
+                        &ngx_omni_flush_conf->spool_dir, ngx_pid, last);
+}
+
+
+/*
+ * The position the database keeps for the batch's source: its end, but
+ * never past the start of a file's torn end.  A ring spool torn by a crash
+ * while it was written (a "ring-*.copy.tmp") holds bytes the ring let go
+ * of only once a whole copy was on disk: the ring, or that copy, has the
+ * torn row whole, and a position past its start would skip it.
+ */
+static uint64_t
+ngx_omni_flush_stored_to(void)
+{
+    ngx_omni_flush_t  *f;
+
+    f = &ngx_omni_flush;
+
+    if (f->from_file && f->torn_at && f->to > f->torn_at
+        && ngx_strcmp(f->skip_file, f->file) == 0)
+    {
+        return f->torn_at;
+    }
+
+    return f->to;
 }
 
 
