@@ -124,6 +124,7 @@ static ngx_int_t ngx_omni_flush_shape(void);
 static void ngx_omni_flush_behind(void);
 static ngx_int_t ngx_omni_flush_set_aside(void);
 static void ngx_omni_flush_set_aside_torn(u_char *data, size_t len);
+static void ngx_omni_flush_sync_dir(void);
 static void ngx_omni_flush_rejected_path(u_char *path);
 static uint64_t ngx_omni_flush_stored_to(void);
 static ngx_int_t ngx_omni_flush_tenants(PGresult *res);
@@ -199,13 +200,20 @@ ngx_omni_flush_exit_process(ngx_cycle_t *cycle)
 /*
  * The ring is full (a burst beyond what the drainer keeps up with): the
  * row goes to this worker's overflow file, one write() a row so that rows
- * never interleave.  The drainer closes and replays such files.
+ * never interleave.  The drainer closes and replays such files.  The row
+ * is on disk (fsync'd) before the beacon counts as accepted, and a row
+ * that can't be written whole is cut off again, so that the next row
+ * never starts in the middle of it.
  */
 ngx_int_t
 ngx_omni_spool_append(u_char *row, size_t len)
 {
-    ngx_fd_t  fd;
-    ssize_t   n;
+    u_char           closed[NGX_MAX_PATH];
+    size_t           done;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
 
     if (ngx_omni_flush_conf == NULL) {
         return NGX_ERROR;
@@ -217,16 +225,62 @@ ngx_omni_spool_append(u_char *row, size_t len)
         return NGX_ERROR;
     }
 
-    n = write(fd, row, len);
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) len) {
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        (void) ngx_close_file(fd);
+        ngx_set_errno(err);
         return NGX_ERROR;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled, 1);
+    /* a short write (a signal, a disk filling up) is not the end of it */
+    done = 0;
 
-    return NGX_OK;
+    while (done < len) {
+        n = write(fd, row + done, len - done);
+
+        if (n > 0) {
+            done += n;
+            continue;
+        }
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        break;
+    }
+
+    if (done == len && fsync(fd) == 0) {
+        (void) ngx_close_file(fd);
+
+        /* a file this row created: its name must outlive a crash too */
+        if (ngx_file_size(&fi) == 0) {
+            ngx_omni_flush_sync_dir();
+        }
+
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled,
+                                    1);
+        return NGX_OK;
+    }
+
+    err = ngx_errno;
+
+    /*
+     * Back to the last whole row.  Should even that fail, the file is
+     * closed as it is: the part of the row is then its torn end, which
+     * the replay sets aside, not the start of the next row.
+     */
+    if (ftruncate(fd, ngx_file_size(&fi)) == -1) {
+        (void) ngx_snprintf(closed, sizeof(closed), "%V/overflow-%P-%M.copy%Z",
+                            &ngx_omni_flush_conf->spool_dir, ngx_pid,
+                            ngx_current_msec);
+        (void) ngx_rename_file(ngx_omni_overflow_path, closed);
+    }
+
+    (void) ngx_close_file(fd);
+    ngx_set_errno(err);
+
+    return NGX_ERROR;
 }
 
 
@@ -942,7 +996,27 @@ ngx_omni_flush_write_file(u_char *path, ngx_str_t *chunks, ngx_uint_t n)
         return NGX_ERROR;
     }
 
+    /* the ring lets go of the bytes next: the new name must be on disk */
+    ngx_omni_flush_sync_dir();
+
     return NGX_OK;
+}
+
+
+/* a file created or renamed in the spool directory outlives a crash */
+static void
+ngx_omni_flush_sync_dir(void)
+{
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(ngx_omni_flush_conf->spool_dir.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    (void) fsync(fd);
+    (void) ngx_close_file(fd);
 }
 
 
