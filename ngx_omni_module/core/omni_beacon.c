@@ -5,7 +5,7 @@
  * (PostgreSQL's text and jsonb can't hold them) and is JSON-escaped, so
  * the line is a jsonb value whatever a browser (or anyone) sent; a long
  * URL is cut at a character boundary rather than refused, since a beacon
- * never fails.
+ * never fails.  Also the reader of a GIF beacon's query.
  */
 
 #include <stdio.h>
@@ -23,6 +23,11 @@ static int omni_put_field(char **pp, char *end, const char *name,
 static int omni_put_props(char **pp, char *end, const omni_text_t *t);
 static int omni_ident_valid(const char *p, size_t len, size_t min,
     size_t max, unsigned char class);
+static omni_text_t *omni_query_field(omni_beacon_t *b, const char *name,
+    size_t len);
+static size_t omni_pct_decode(char *dst, const char *src, size_t len);
+static int omni_hex(char c);
+static int64_t omni_query_ms(const char *p, size_t len);
 
 
 int
@@ -169,6 +174,89 @@ omni_beacon_props_close(char *buf, size_t size, size_t *used)
 
     buf[(*used)++] = '}';
     buf[*used] = '\0';
+
+    return 0;
+}
+
+
+/*
+ * Every part of the query is read, however long: a field left unread
+ * would be an event stored without it.  Percent-decoding is the URL
+ * Standard's: "%" and two hex digits make a byte, any other "%" stays
+ * as it is; "+" stays a plus (omni.js writes a space as %20, and a phone
+ * typed as "+65 ..." in a hand-made beacon keeps its "+").
+ */
+int
+omni_beacon_query(omni_beacon_t *b, const char *q, size_t len, char *buf,
+    char *props, size_t size)
+{
+    char         *name, *val;
+    size_t        i, end, eq, nlen, vlen, used, nprops;
+    const char   *amp, *sep;
+    omni_text_t  *field;
+
+    used = 0;
+    nprops = 0;
+
+    for (i = 0; i < len; i = end + 1) {
+        amp = memchr(q + i, '&', len - i);
+        end = amp ? (size_t) (amp - q) : len;
+        sep = memchr(q + i, '=', end - i);
+        eq = sep ? (size_t) (sep - q) : end;
+
+        if (eq == i) {
+            continue;
+        }
+
+        name = buf;
+        nlen = omni_pct_decode(name, q + i, eq - i);
+        val = name + nlen;
+        vlen = (eq < end) ? omni_pct_decode(val, q + eq + 1, end - eq - 1)
+                          : 0;
+
+        field = omni_query_field(b, name, nlen);
+
+        if (field) {
+            field->data = val;
+            field->len = vlen;
+
+            /* kept: the next part decodes after it */
+            buf = val + vlen;
+            continue;
+        }
+
+        if (nlen == 2 && name[0] == 't' && name[1] == 's') {
+            b->client_ms = omni_query_ms(val, vlen);
+            continue;
+        }
+
+        if (nlen <= 2 || name[0] != 'p' || name[1] != '.') {
+            continue;
+        }
+
+        /* a NUL in a property's name costs that property, as in a POST */
+        if (memchr(name + 2, '\0', nlen - 2) != NULL) {
+            continue;
+        }
+
+        if (nprops == OMNI_BEACON_PROPS_MAX
+            || omni_beacon_props_add(props, size, &used, name + 2, nlen - 2,
+                                     val, vlen) != 0)
+        {
+            return -1;
+        }
+
+        nprops++;
+    }
+
+    if (nprops) {
+        if (omni_beacon_props_close(props, size, &used) != 0) {
+            return -1;
+        }
+
+        b->props.data = props;
+        b->props.len = used;
+    }
 
     return 0;
 }
@@ -464,3 +552,111 @@ omni_ident_valid(const char *p, size_t len, size_t min, size_t max,
 
     return 1;
 }
+
+
+static omni_text_t *
+omni_query_field(omni_beacon_t *b, const char *name, size_t len)
+{
+    if (len == 2) {
+        if (name[0] == 'e' && name[1] == 'v') {
+            return &b->ev;
+        }
+
+        if (name[0] == 'p' && name[1] == 'h') {
+            return &b->ph;
+        }
+
+        if (name[0] == 'e' && name[1] == 'm') {
+            return &b->em;
+        }
+
+    } else if (len == 3) {
+        if (memcmp(name, "vid", 3) == 0) {
+            return &b->vid;
+        }
+
+        if (memcmp(name, "url", 3) == 0) {
+            return &b->url;
+        }
+
+        if (memcmp(name, "ref", 3) == 0) {
+            return &b->ref;
+        }
+    }
+
+    return NULL;
+}
+
+
+static size_t
+omni_pct_decode(char *dst, const char *src, size_t len)
+{
+    int     hi, lo;
+    char   *d;
+    size_t  i;
+
+    d = dst;
+
+    for (i = 0; i < len; i++) {
+        if (src[i] == '%' && len - i > 2
+            && (hi = omni_hex(src[i + 1])) >= 0
+            && (lo = omni_hex(src[i + 2])) >= 0)
+        {
+            *d++ = (char) (hi << 4 | lo);
+            i += 2;
+            continue;
+        }
+
+        *d++ = src[i];
+    }
+
+    return (size_t) (d - dst);
+}
+
+
+static int
+omni_hex(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* ms since the epoch in digits (omni.js's Date.now()); else absent */
+static int64_t
+omni_query_ms(const char *p, size_t len)
+{
+    size_t   i;
+    int64_t  ms;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    ms = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        ms = ms * 10 + (p[i] - '0');
+
+        /* beyond it PostgreSQL can't hold it: absent, as in a POST */
+        if (ms > OMNI_BEACON_TS_MAX) {
+            return -1;
+        }
+    }
+
+    return ms;
+}
+
