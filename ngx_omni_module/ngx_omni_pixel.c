@@ -202,7 +202,12 @@ ngx_omni_pixel_post_body(ngx_http_request_t *r)
         return;
     }
 
-    /* a NUL inside a value costs that value, not the whole batch */
+    /*
+     * A NUL costs what it touches, not the whole batch: its byte in a
+     * value (the row drops it), its member in a name (jansson refuses
+     * such names, so they go before it parses).
+     */
+    body.len = omni_beacon_json_drop_nul_names((char *) body.data, body.len);
     events = json_loadb((char *) body.data, body.len, JSON_ALLOW_NUL, &err);
 
     if (events == NULL || !json_is_array(events)

@@ -82,5 +82,13 @@ int omni_beacon_props_close(char *buf, size_t size, size_t *used);
 int omni_beacon_query(omni_beacon_t *b, const char *q, size_t len,
     char *buf, char *props, size_t size);
 
+/*
+ * Drops, in place, every object member whose name holds a \u0000 from
+ * JSON text, with its value; returns the new length.  jansson refuses
+ * such a name (and jsonb any NUL), which would cost a whole POST batch
+ * rather than that member.
+ */
+size_t omni_beacon_json_drop_nul_names(char *text, size_t len);
+
 
 #endif /* _OMNI_BEACON_H_INCLUDED_ */

@@ -351,6 +351,59 @@ percent_decoding_is_the_url_standards(void **state)
 }
 
 
+/* the text after omni_beacon_json_drop_nul_names() */
+static const char *
+dropped(const char *json)
+{
+    size_t       len;
+    static char  text[1024];
+
+    len = strlen(json);
+    memcpy(text, json, len);
+    len = omni_beacon_json_drop_nul_names(text, len);
+    text[len] = '\0';
+
+    return text;
+}
+
+
+static void
+a_nul_in_a_name_costs_that_member(void **state)
+{
+    (void) state;
+
+    assert_string_equal(dropped("[{\"ev\":\"x\",\"props\":"
+                                "{\"a\\u0000b\":\"x\",\"c\":\"y\"}}]"),
+                        "[{\"ev\":\"x\",\"props\":{\"c\":\"y\"}}]");
+
+    /* first, last, only, nested, with spaces, several in a row */
+    assert_string_equal(dropped("{\"c\":1, \"\\u0000\" : [1,{\"}\":\"]\"}] }"),
+                        "{\"c\":1}");
+    assert_string_equal(dropped("{\"\\u0000\":{\"a\":[]}}"), "{}");
+    assert_string_equal(dropped("{\"a\":{\"x\\u0000\":null,\"y\\u0000\":true"
+                                ",\"z\":\"\\u0000\"}}"),
+                        "{\"a\":{\"z\":\"\\u0000\"}}");
+    assert_string_equal(dropped("{\"a\":1,\"b\\u0000\":2,\"c\\u0000\":3}"),
+                        "{\"a\":1}");
+
+    /* values keep theirs (the row drops the byte); arrays hold no names */
+    assert_string_equal(dropped("[\"\\u0000\",{\"k\":\"\\u0000\"}]"),
+                        "[\"\\u0000\",{\"k\":\"\\u0000\"}]");
+    assert_string_equal(dropped("[\"a\\u0000\",1]"), "[\"a\\u0000\",1]");
+
+    /* an escaped backslash, not an escape */
+    assert_string_equal(dropped("{\"a\\\\u0000\":1}"),
+                        "{\"a\\\\u0000\":1}");
+
+    /* not JSON: left as it was, for the parser to refuse */
+    assert_string_equal(dropped("{\"a\\u0000\":1 \"b\":2}"),
+                        "{\"a\\u0000\":1 \"b\":2}");
+    assert_string_equal(dropped("{\"a\\u0000\":[1}"), "{\"a\\u0000\":[1}");
+    assert_string_equal(dropped("{\"a\\u0000"), "{\"a\\u0000");
+    assert_string_equal(dropped("{\"a\\u0000\":"), "{\"a\\u0000\":");
+}
+
+
 int
 main(void)
 {
@@ -366,6 +419,7 @@ main(void)
         cmocka_unit_test(a_query_that_cant_be_stored_whole_is_refused),
         cmocka_unit_test(a_nul_costs_what_its_field_says),
         cmocka_unit_test(percent_decoding_is_the_url_standards),
+        cmocka_unit_test(a_nul_in_a_name_costs_that_member),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
