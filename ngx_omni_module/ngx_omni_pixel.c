@@ -294,13 +294,20 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
     props = NULL;
     p = json_object_get(ev, "props");
 
-    if (json_is_object(p) && json_object_size(p) <= OMNI_BEACON_PROPS_MAX) {
+    /* an event stored without the props it was sent with would lie */
+    if (json_is_object(p)) {
+        if (json_object_size(p) > OMNI_BEACON_PROPS_MAX) {
+            return NGX_DECLINED;
+        }
+
         props = json_dumps(p, JSON_COMPACT);
 
-        if (props) {
-            b.props.data = props;
-            b.props.len = ngx_strlen(props);
+        if (props == NULL) {
+            return NGX_DECLINED;
         }
+
+        b.props.data = props;
+        b.props.len = ngx_strlen(props);
     }
 
     len = omni_beacon_row(&b, (char *) row, sizeof(row));

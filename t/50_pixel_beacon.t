@@ -126,6 +126,20 @@ is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
 is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
     WHERE vid = 'k2'}), '{"d": "z"}', 'in the next event too');
 
+# more properties than a beacon may carry: the event is refused and
+# counted, not stored without them
+my $before = $t->metric('omni_pixel_beacons_total', 'rejected');
+$res = $t->post("/omni/px/$key", { body => [
+    { ev => 'many', vid => 'm1', props => { map { ("k$_" => 1) } 1 .. 51 } },
+    { ev => 'many', vid => 'm2', props => { map { ("k$_" => 1) } 1 .. 50 } },
+] });
+is($res->{status}, 204, 'POST with 51 properties on an event');
+$t->wait_until(sub { stored(q{vid = 'm2'}) == 1 }, 5,
+    'the one with 50 stored');
+is(stored(q{vid = 'm1'}), 0, 'the one with 51 not (it came first)');
+is($t->metric('omni_pixel_beacons_total', 'rejected') - $before, 1,
+    'the one with 51 counted as rejected');
+
 # a client time PostgreSQL can't hold is dropped, not the event: one
 # such beacon used to fail its batch on every retry
 is($t->get("/omni/px/$key.gif?ev=far&vid=f1&ts=9223372036854775807")
