@@ -112,13 +112,13 @@ ngx_omni_pixel_handler(ngx_http_request_t *r, ngx_str_t *path)
 static ngx_int_t
 ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
 {
-    u_char         *p, *last, *k, *eq, *dst, *src;
-    u_char          args[4096], props[2048], row[OMNI_BEACON_ROW_MAX];
-    size_t          len, used, nprops;
-    ngx_int_t       rc;
-    omni_text_t    *v;
-    omni_beacon_t   b;
-    ngx_table_elt_t *cc;
+    u_char           *buf;
+    u_char            args[OMNI_BEACON_ROW_MAX], props[OMNI_BEACON_ROW_MAX];
+    u_char            row[OMNI_BEACON_ROW_MAX];
+    size_t            len;
+    ngx_int_t         rc;
+    omni_beacon_t     b;
+    ngx_table_elt_t  *cc;
 
     ngx_omni_tag(r, NGX_OMNI_EP_PIXEL_GIF);
 
@@ -133,88 +133,28 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
 
     ngx_omni_pixel_beacon(r, key, ngx_omni_pixel_now_ms(), &b);
 
-    /* decode the whole query once into a stack buffer */
-    used = 0;
-    nprops = 0;
-    dst = args;
-    p = r->args.data;
-    last = p + ngx_min(r->args.len, sizeof(args));
+    /*
+     * The whole query nginx took is decoded: omni.js sends up to 8,000
+     * characters, an operator's large_client_header_buffers may allow
+     * more, and a field left unread would be an event stored without it.
+     */
+    buf = args;
 
-    while (p < last) {
-        k = p;
-
-        while (p < last && *p != '&') {
-            p++;
+    if (r->args.len > sizeof(args)) {
+        buf = ngx_pnalloc(r->pool, r->args.len);
+        if (buf == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        eq = ngx_strlchr(k, p, '=');
-
-        if (eq == NULL) {
-            p++;
-            continue;
-        }
-
-        src = eq + 1;
-        v = NULL;
-        len = eq - k;
-
-        if (len == 2) {
-            if (k[0] == 'e' && k[1] == 'v') {
-                v = &b.ev;
-            } else if (k[0] == 'p' && k[1] == 'h') {
-                v = &b.ph;
-            } else if (k[0] == 'e' && k[1] == 'm') {
-                v = &b.em;
-            } else if (k[0] == 't' && k[1] == 's') {
-                b.client_ms = ngx_atoof(src, p - src);
-            }
-
-        } else if (len == 3) {
-            if (k[0] == 'v' && k[1] == 'i' && k[2] == 'd') {
-                v = &b.vid;
-            } else if (k[0] == 'u' && k[1] == 'r' && k[2] == 'l') {
-                v = &b.url;
-            } else if (k[0] == 'r' && k[1] == 'e' && k[2] == 'f') {
-                v = &b.ref;
-            }
-
-        } else if (len > 2 && k[0] == 'p' && k[1] == '.'
-                   && nprops < OMNI_BEACON_PROPS_MAX)
-        {
-            u_char  *kd, *vd, *ks;
-
-            /* property name and value decode into the args buffer too */
-            ks = k + 2;
-            kd = dst;
-            ngx_unescape_uri(&dst, &ks, eq - (k + 2), 0);
-            vd = dst;
-            ngx_unescape_uri(&dst, &src, p - src, 0);
-
-            if (omni_beacon_props_add((char *) props, sizeof(props), &used,
-                                      (char *) kd, vd - kd, (char *) vd,
-                                      dst - vd) == 0)
-            {
-                nprops++;
-            }
-        }
-
-        if (v) {
-            v->data = (char *) dst;
-            ngx_unescape_uri(&dst, &src, p - src, 0);
-            v->len = (char *) dst - v->data;
-        }
-
-        p++;
     }
 
-    if (nprops && omni_beacon_props_close((char *) props, sizeof(props),
-                                          &used) == 0)
+    len = 0;
+
+    if (omni_beacon_query(&b, (char *) r->args.data, r->args.len,
+                          (char *) buf, (char *) props, sizeof(props))
+        == 0)
     {
-        b.props.data = (char *) props;
-        b.props.len = used;
+        len = omni_beacon_row(&b, (char *) row, sizeof(row));
     }
-
-    len = omni_beacon_row(&b, (char *) row, sizeof(row));
 
     if (len == 0) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_rejected,
@@ -262,7 +202,12 @@ ngx_omni_pixel_post_body(ngx_http_request_t *r)
         return;
     }
 
-    /* a NUL inside a value costs that value, not the whole batch */
+    /*
+     * A NUL costs what it touches, not the whole batch: its byte in a
+     * value (the row drops it), its member in a name (jansson refuses
+     * such names, so they go before it parses).
+     */
+    body.len = omni_beacon_json_drop_nul_names((char *) body.data, body.len);
     events = json_loadb((char *) body.data, body.len, JSON_ALLOW_NUL, &err);
 
     if (events == NULL || !json_is_array(events)
@@ -349,13 +294,20 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
     props = NULL;
     p = json_object_get(ev, "props");
 
-    if (json_is_object(p) && json_object_size(p) <= OMNI_BEACON_PROPS_MAX) {
+    /* an event stored without the props it was sent with would lie */
+    if (json_is_object(p)) {
+        if (json_object_size(p) > OMNI_BEACON_PROPS_MAX) {
+            return NGX_DECLINED;
+        }
+
         props = json_dumps(p, JSON_COMPACT);
 
-        if (props) {
-            b.props.data = props;
-            b.props.len = ngx_strlen(props);
+        if (props == NULL) {
+            return NGX_DECLINED;
         }
+
+        b.props.data = props;
+        b.props.len = ngx_strlen(props);
     }
 
     len = omni_beacon_row(&b, (char *) row, sizeof(row));

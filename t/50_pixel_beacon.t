@@ -110,6 +110,36 @@ is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
 is($t->dbh->selectrow_array(q{SELECT props->>'b' FROM pixel_events
     WHERE vid = 'n2'}), 'ok', 'its neighbour keeps its props');
 
+# a NUL in a name (a property's, or an event's own) costs that name and
+# its value: jansson can't hold such a key, and it used to fail the batch
+$res = $t->post("/omni/px/$key", { body =>
+    '[{"ev":"nulkey","vid":"k1","props":{"a\\u0000b":"x",'
+    . '"\\u0000":{"deep":[1,"\\u0000",{"z\\u0000":2}]},"c":"y"}},'
+    . '{"ev":"nulkey","x\\u0000":1,"vid":"k2","props":{"d":"z","e\\u0000":1}}]'
+    });
+is($res->{status}, 204, 'POST with a NUL in property names');
+$t->wait_until(sub { stored(q{ev = 'nulkey'}) == 2 }, 5,
+    'both events of that batch stored');
+is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
+    WHERE vid = 'k1'}), '{"c": "y"}',
+    'the properties named with a NUL left out');
+is($t->dbh->selectrow_array(q{SELECT props::text FROM pixel_events
+    WHERE vid = 'k2'}), '{"d": "z"}', 'in the next event too');
+
+# more properties than a beacon may carry: the event is refused and
+# counted, not stored without them
+my $before = $t->metric('omni_pixel_beacons_total', 'rejected');
+$res = $t->post("/omni/px/$key", { body => [
+    { ev => 'many', vid => 'm1', props => { map { ("k$_" => 1) } 1 .. 51 } },
+    { ev => 'many', vid => 'm2', props => { map { ("k$_" => 1) } 1 .. 50 } },
+] });
+is($res->{status}, 204, 'POST with 51 properties on an event');
+$t->wait_until(sub { stored(q{vid = 'm2'}) == 1 }, 5,
+    'the one with 50 stored');
+is(stored(q{vid = 'm1'}), 0, 'the one with 51 not (it came first)');
+is($t->metric('omni_pixel_beacons_total', 'rejected') - $before, 1,
+    'the one with 51 counted as rejected');
+
 # a client time PostgreSQL can't hold is dropped, not the event: one
 # such beacon used to fail its batch on every retry
 is($t->get("/omni/px/$key.gif?ev=far&vid=f1&ts=9223372036854775807")

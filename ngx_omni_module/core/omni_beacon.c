@@ -5,7 +5,8 @@
  * (PostgreSQL's text and jsonb can't hold them) and is JSON-escaped, so
  * the line is a jsonb value whatever a browser (or anyone) sent; a long
  * URL is cut at a character boundary rather than refused, since a beacon
- * never fails.
+ * never fails.  Also the two readers of what a browser sends: a GIF
+ * beacon's query, and the names in a POSTed batch that jansson can't hold.
  */
 
 #include <stdio.h>
@@ -23,6 +24,20 @@ static int omni_put_field(char **pp, char *end, const char *name,
 static int omni_put_props(char **pp, char *end, const omni_text_t *t);
 static int omni_ident_valid(const char *p, size_t len, size_t min,
     size_t max, unsigned char class);
+static omni_text_t *omni_query_field(omni_beacon_t *b, const char *name,
+    size_t len);
+static size_t omni_pct_decode(char *dst, const char *src, size_t len);
+static int omni_hex(char c);
+static int64_t omni_query_ms(const char *p, size_t len);
+static int omni_json_has_nul(const char *s, size_t len);
+static size_t omni_json_string_end(const char *s, size_t len, size_t i,
+    int *nul);
+static size_t omni_json_value_end(const char *s, size_t len, size_t i);
+static size_t omni_json_skip_ws(const char *s, size_t len, size_t i);
+
+
+/* jansson's own limit of nesting; deeper text it refuses anyway */
+#define OMNI_JSON_DEPTH_MAX  2048
 
 
 int
@@ -171,6 +186,205 @@ omni_beacon_props_close(char *buf, size_t size, size_t *used)
     buf[*used] = '\0';
 
     return 0;
+}
+
+
+/*
+ * Every part of the query is read, however long: a field left unread
+ * would be an event stored without it.  Percent-decoding is the URL
+ * Standard's: "%" and two hex digits make a byte, any other "%" stays
+ * as it is; "+" stays a plus (omni.js writes a space as %20, and a phone
+ * typed as "+65 ..." in a hand-made beacon keeps its "+").
+ */
+int
+omni_beacon_query(omni_beacon_t *b, const char *q, size_t len, char *buf,
+    char *props, size_t size)
+{
+    char         *name, *val;
+    size_t        i, end, eq, nlen, vlen, used, nprops;
+    const char   *amp, *sep;
+    omni_text_t  *field;
+
+    used = 0;
+    nprops = 0;
+
+    for (i = 0; i < len; i = end + 1) {
+        amp = memchr(q + i, '&', len - i);
+        end = amp ? (size_t) (amp - q) : len;
+        sep = memchr(q + i, '=', end - i);
+        eq = sep ? (size_t) (sep - q) : end;
+
+        if (eq == i) {
+            continue;
+        }
+
+        name = buf;
+        nlen = omni_pct_decode(name, q + i, eq - i);
+        val = name + nlen;
+        vlen = (eq < end) ? omni_pct_decode(val, q + eq + 1, end - eq - 1)
+                          : 0;
+
+        field = omni_query_field(b, name, nlen);
+
+        if (field) {
+            field->data = val;
+            field->len = vlen;
+
+            /* kept: the next part decodes after it */
+            buf = val + vlen;
+            continue;
+        }
+
+        if (nlen == 2 && name[0] == 't' && name[1] == 's') {
+            b->client_ms = omni_query_ms(val, vlen);
+            continue;
+        }
+
+        if (nlen <= 2 || name[0] != 'p' || name[1] != '.') {
+            continue;
+        }
+
+        /* a NUL in a property's name costs that property, as in a POST */
+        if (memchr(name + 2, '\0', nlen - 2) != NULL) {
+            continue;
+        }
+
+        if (nprops == OMNI_BEACON_PROPS_MAX
+            || omni_beacon_props_add(props, size, &used, name + 2, nlen - 2,
+                                     val, vlen) != 0)
+        {
+            return -1;
+        }
+
+        nprops++;
+    }
+
+    if (nprops) {
+        if (omni_beacon_props_close(props, size, &used) != 0) {
+            return -1;
+        }
+
+        b->props.data = props;
+        b->props.len = used;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A member is dropped only where it is one: a string after "{" or "," in
+ * an object, then ":" and a value, then "," and a string or "}".  Its
+ * comma goes with it (the one after it, or the one before it when it was
+ * the last), so JSON stays JSON.  What isn't JSON around it is left for
+ * the parser to refuse; inside the dropped value it is not looked at.
+ */
+size_t
+omni_beacon_json_drop_nul_names(char *text, size_t len)
+{
+    int            nul, in_object;
+    char           c, last;
+    size_t         i, o, end, next, after, depth, comma;
+    unsigned char  objects[OMNI_JSON_DEPTH_MAX / 8];
+
+    /* nearly every body has no \u0000 at all */
+    if (len == 0 || !omni_json_has_nul(text, len)) {
+        return len;
+    }
+
+    i = 0;
+    o = 0;
+    depth = 0;
+    comma = 0;
+    last = '\0';
+
+    while (i < len) {
+        c = text[i];
+
+        if (c == '"') {
+            end = omni_json_string_end(text, len, i, &nul);
+
+            if (end == 0) {
+                break;
+            }
+
+            in_object = depth
+                        && (objects[(depth - 1) / 8] & (1 << (depth - 1) % 8));
+
+            if (nul && in_object && (last == '{' || last == ',')) {
+                next = omni_json_skip_ws(text, len, end);
+                next = (next < len && text[next] == ':')
+                       ? omni_json_value_end(text, len,
+                                     omni_json_skip_ws(text, len, next + 1))
+                       : 0;
+
+                if (next) {
+                    next = omni_json_skip_ws(text, len, next);
+                    after = (next < len)
+                            ? omni_json_skip_ws(text, len, next + 1) : len;
+
+                    if (next < len && text[next] == ','
+                        && after < len && text[after] == '"')
+                    {
+                        /* the member and the comma after it */
+                        i = next + 1;
+                        continue;
+                    }
+
+                    if (next < len && text[next] == '}') {
+                        /* the last member: the comma before it */
+                        if (last == ',') {
+                            o = comma;
+                            last = '"';
+                        }
+
+                        i = next;
+                        continue;
+                    }
+                }
+            }
+
+            memmove(text + o, text + i, end - i);
+            o += end - i;
+            i = end;
+            last = '"';
+            continue;
+        }
+
+        if (c == '{' || c == '[') {
+            if (depth == OMNI_JSON_DEPTH_MAX) {
+                break;
+            }
+
+            if (c == '{') {
+                objects[depth / 8] |= (unsigned char) (1 << depth % 8);
+
+            } else {
+                objects[depth / 8] &= (unsigned char) ~(1 << depth % 8);
+            }
+
+            depth++;
+
+        } else if ((c == '}' || c == ']') && depth) {
+            depth--;
+        }
+
+        if (c == ',') {
+            comma = o;
+        }
+
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+            last = c;
+        }
+
+        text[o++] = c;
+        i++;
+    }
+
+    /* the rest as it was: too deep, or not JSON */
+    memmove(text + o, text + i, len - i);
+
+    return o + (len - i);
 }
 
 
@@ -463,4 +677,250 @@ omni_ident_valid(const char *p, size_t len, size_t min, size_t max,
     }
 
     return 1;
+}
+
+
+static omni_text_t *
+omni_query_field(omni_beacon_t *b, const char *name, size_t len)
+{
+    if (len == 2) {
+        if (name[0] == 'e' && name[1] == 'v') {
+            return &b->ev;
+        }
+
+        if (name[0] == 'p' && name[1] == 'h') {
+            return &b->ph;
+        }
+
+        if (name[0] == 'e' && name[1] == 'm') {
+            return &b->em;
+        }
+
+    } else if (len == 3) {
+        if (memcmp(name, "vid", 3) == 0) {
+            return &b->vid;
+        }
+
+        if (memcmp(name, "url", 3) == 0) {
+            return &b->url;
+        }
+
+        if (memcmp(name, "ref", 3) == 0) {
+            return &b->ref;
+        }
+    }
+
+    return NULL;
+}
+
+
+static size_t
+omni_pct_decode(char *dst, const char *src, size_t len)
+{
+    int     hi, lo;
+    char   *d;
+    size_t  i;
+
+    d = dst;
+
+    for (i = 0; i < len; i++) {
+        if (src[i] == '%' && len - i > 2
+            && (hi = omni_hex(src[i + 1])) >= 0
+            && (lo = omni_hex(src[i + 2])) >= 0)
+        {
+            *d++ = (char) (hi << 4 | lo);
+            i += 2;
+            continue;
+        }
+
+        *d++ = src[i];
+    }
+
+    return (size_t) (d - dst);
+}
+
+
+static int
+omni_hex(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* ms since the epoch in digits (omni.js's Date.now()); else absent */
+static int64_t
+omni_query_ms(const char *p, size_t len)
+{
+    size_t   i;
+    int64_t  ms;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    ms = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        ms = ms * 10 + (p[i] - '0');
+
+        /* beyond it PostgreSQL can't hold it: absent, as in a POST */
+        if (ms > OMNI_BEACON_TS_MAX) {
+            return -1;
+        }
+    }
+
+    return ms;
+}
+
+
+static int
+omni_json_has_nul(const char *s, size_t len)
+{
+    const char  *p, *end;
+
+    end = s + len;
+
+    for (p = s; (p = memchr(p, '\\', end - p)) != NULL; p++) {
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* past the closing quote of the string at s[i], or 0 if it has none */
+static size_t
+omni_json_string_end(const char *s, size_t len, size_t i, int *nul)
+{
+    *nul = 0;
+
+    for (i++; i < len; i++) {
+        if (s[i] == '"') {
+            return i + 1;
+        }
+
+        if (s[i] == '\\') {
+            if (len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0) {
+                *nul = 1;
+            }
+
+            /* the escaped character; \uXXXX's digits are plain */
+            i++;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Past the JSON value at s[i] (brackets matched, strings skipped), or 0
+ * when there is none.
+ */
+static size_t
+omni_json_value_end(const char *s, size_t len, size_t i)
+{
+    int            nul;
+    char           c;
+    size_t         depth, start;
+    unsigned char  objects[OMNI_JSON_DEPTH_MAX / 8];
+
+    if (i >= len) {
+        return 0;
+    }
+
+    if (s[i] == '"') {
+        return omni_json_string_end(s, len, i, &nul);
+    }
+
+    if (s[i] != '{' && s[i] != '[') {
+        /* a number, true, false or null: up to the next delimiter */
+        for (start = i; i < len; i++) {
+            c = s[i];
+
+            if (c == ',' || c == '}' || c == ']' || c == ':' || c == ' '
+                || c == '\t' || c == '\r' || c == '\n')
+            {
+                break;
+            }
+        }
+
+        return i > start ? i : 0;
+    }
+
+    depth = 0;
+
+    while (i < len) {
+        c = s[i];
+
+        if (c == '"') {
+            i = omni_json_string_end(s, len, i, &nul);
+
+            if (i == 0) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (c == '{' || c == '[') {
+            if (depth == OMNI_JSON_DEPTH_MAX) {
+                return 0;
+            }
+
+            if (c == '{') {
+                objects[depth / 8] |= (unsigned char) (1 << depth % 8);
+
+            } else {
+                objects[depth / 8] &= (unsigned char) ~(1 << depth % 8);
+            }
+
+            depth++;
+
+        } else if (c == '}' || c == ']') {
+            if (depth == 0
+                || (c == '}')
+                   != !!(objects[(depth - 1) / 8] & (1 << (depth - 1) % 8)))
+            {
+                return 0;
+            }
+
+            if (--depth == 0) {
+                return i + 1;
+            }
+        }
+
+        i++;
+    }
+
+    return 0;
+}
+
+
+static size_t
+omni_json_skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len
+           && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+    {
+        i++;
+    }
+
+    return i;
 }

@@ -70,5 +70,25 @@ int omni_beacon_props_add(char *buf, size_t size, size_t *used,
     const char *key, size_t keylen, const char *val, size_t vallen);
 int omni_beacon_props_close(char *buf, size_t size, size_t *used);
 
+/*
+ * Reads a GIF beacon's query, all of it, into b's ev, vid, url, ref, ts,
+ * ph, em and props (p.NAME=VALUE).  Names and values are percent-decoded
+ * into buf, which needs len bytes (decoding never grows); the properties
+ * become a JSON object in props (OMNI_BEACON_ROW_MAX bytes is enough: a
+ * row could not hold more).  Returns 0, or -1 when the beacon can't be
+ * stored whole: more than OMNI_BEACON_PROPS_MAX properties, or more than
+ * props holds.  b's other fields are left as they are.
+ */
+int omni_beacon_query(omni_beacon_t *b, const char *q, size_t len,
+    char *buf, char *props, size_t size);
+
+/*
+ * Drops, in place, every object member whose name holds a \u0000 from
+ * JSON text, with its value; returns the new length.  jansson refuses
+ * such a name (and jsonb any NUL), which would cost a whole POST batch
+ * rather than that member.
+ */
+size_t omni_beacon_json_drop_nul_names(char *text, size_t len);
+
 
 #endif /* _OMNI_BEACON_H_INCLUDED_ */
