@@ -444,12 +444,11 @@ ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status, const char *code,
     va_list   args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    *p = '\0';
-
-    ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%s", msg);
+    ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%*s",
+                                  (size_t) (p - msg), msg);
 
     return NGX_DECLINED;
 }
