@@ -254,6 +254,22 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
                                    "Only an admin may change the team");
     }
 
+    /*
+     * Arguments reach PostgreSQL as C strings: a %00 would silently cut
+     * one short (a cursor, an attribute's key), so it is refused here for
+     * every endpoint.
+     */
+    if (r->args.len >= 3
+        && ngx_strlcasestrn(r->args.data, r->args.data + r->args.len,
+                            (u_char *) "%00", 3 - 1)
+           != NULL)
+    {
+        return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_parameter",
+                                   "A query argument holds a NUL byte "
+                                   "(%%00)");
+    }
+
     if (ngx_omni_body_bytes(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
