@@ -431,7 +431,18 @@ ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
                                    "exist");
     }
 
+    /*
+     * Class 22 (data exception) is a value PostgreSQL could not take: a
+     * time or a text the client sent.  It is the client's 400, noted at
+     * "info" so that one of ours still shows in the log.  Other classes
+     * (0A000 feature not supported among them) stay faults of ours: an
+     * input that reaches one is refused by its function before it can.
+     */
     if (state[0] == '2' && state[1] == '2') {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: query for \"%V\" refused a value: %s %s",
+                      &r->uri, state, primary);
+
         return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_parameter",
                                    "A parameter is not valid: %s", primary);
