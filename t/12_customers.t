@@ -123,9 +123,9 @@ for my $q ('attr.' . ('%E8%8C%B6' x 200) . '=', 'attr.%FF%C3=',
            'tag=' . ('%E8%8C%B6' x 200))
 {
     my $res = $t->get("/omni/api/v1/customers?$q", $admin);
-    is($res->{status}, 400, substr($q, 0, 14) . '…: 400');
+    is($res->{status}, 400, substr($q, 0, 14) . '...: 400');
     ok(strict_json($res->{content}),
-        substr($q, 0, 14) . '…: the body is strict UTF-8 JSON');
+        substr($q, 0, 14) . '...: the body is strict UTF-8 JSON');
 }
 is($t->get("/omni/api/v1/customers/$other", $admin)->{status}, 404,
     "another tenant's customer: 404");

@@ -192,9 +192,9 @@ for my $q ('since=' . ('%E8%8C%B6' x 42), 'since=%FF%FE', 'ev='
            . ('%E8%8C%B6' x 60), 'cursor=' . ('%E8%8C%B6' x 300))
 {
     my $res = $t->get("/omni/api/v1/pixel/logs?$q", $admin);
-    is($res->{status}, 400, substr($q, 0, 12) . '…: 400');
+    is($res->{status}, 400, substr($q, 0, 12) . '...: 400');
     ok(strict_json($res->{content}),
-        substr($q, 0, 12) . '…: the body is strict UTF-8 JSON');
+        substr($q, 0, 12) . '...: the body is strict UTF-8 JSON');
 }
 
 # tenants apart: the other tenant's events are not in this log
