@@ -32,9 +32,9 @@ static const omni_json_field_t  ngx_omni_channel_shape[] = {
 
 /*
  * The longest value of each credential, in bytes: account ids are numbers
- * of a few dozen digits, secrets 32 to 64 hex digits, access tokens a few
- * hundred bytes (Meta's and LINE's longest are well under 4096).  Which
- * keys a type takes is the database's to say.
+ * of at most a few dozen digits, app and channel secrets 32 hex digits,
+ * verify tokens the brand's own words, access tokens a few hundred bytes
+ * with room to grow.  Which keys a type takes is the database's to say.
  */
 static const struct {
     const char  *key;
