@@ -254,6 +254,22 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
                                    "Only an admin may change the team");
     }
 
+    /*
+     * Arguments reach PostgreSQL as C strings: a %00 would silently cut
+     * one short (a cursor, an attribute's key), so it is refused here for
+     * every endpoint.
+     */
+    if (r->args.len >= 3
+        && ngx_strlcasestrn(r->args.data, r->args.data + r->args.len,
+                            (u_char *) "%00", 3 - 1)
+           != NULL)
+    {
+        return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_parameter",
+                                   "A query argument holds a NUL byte "
+                                   "(%%00)");
+    }
+
     if (ngx_omni_body_bytes(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -415,7 +431,18 @@ ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
                                    "exist");
     }
 
+    /*
+     * Class 22 (data exception) is a value PostgreSQL could not take: a
+     * time or a text the client sent.  It is the client's 400, noted at
+     * "info" so that one of ours still shows in the log.  Other classes
+     * (0A000 feature not supported among them) stay faults of ours: an
+     * input that reaches one is refused by its function before it can.
+     */
     if (state[0] == '2' && state[1] == '2') {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "omni: query for \"%V\" refused a value: %s %s",
+                      &r->uri, state, primary);
+
         return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_parameter",
                                    "A parameter is not valid: %s", primary);
@@ -444,12 +471,11 @@ ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status, const char *code,
     va_list   args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    *p = '\0';
-
-    ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%s", msg);
+    ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%*s",
+                                  (size_t) (p - msg), msg);
 
     return NGX_DECLINED;
 }

@@ -19,6 +19,7 @@ static ngx_int_t ngx_omni_channel_loaded(ngx_omni_ctx_t *ctx,
     PGresult *res);
 static void ngx_omni_channel_key(ngx_omni_ctx_t *ctx, int64_t id,
     u_char *key);
+static ngx_int_t ngx_omni_channel_limits(ngx_omni_ctx_t *ctx);
 
 
 static const omni_json_field_t  ngx_omni_channel_shape[] = {
@@ -26,6 +27,28 @@ static const omni_json_field_t  ngx_omni_channel_shape[] = {
     { "name",        OMNI_JT_STRING, 1, 200 },
     { "credentials", OMNI_JT_OBJECT, 0, 0 },
     { NULL, 0, 0, 0 }
+};
+
+
+/*
+ * The longest value of each credential, in bytes: account ids are numbers
+ * of at most a few dozen digits, app and channel secrets 32 hex digits,
+ * verify tokens the brand's own words, access tokens a few hundred bytes
+ * with room to grow.  Which keys a type takes is the database's to say.
+ */
+static const struct {
+    const char  *key;
+    size_t       max;
+} ngx_omni_credential_max[] = {
+    { "phone_number_id",      64 },
+    { "page_id",              64 },
+    { "ig_user_id",           64 },
+    { "app_secret",           256 },
+    { "channel_secret",       256 },
+    { "verify_token",         256 },
+    { "access_token",         4096 },
+    { "page_access_token",    4096 },
+    { "channel_access_token", 4096 },
 };
 
 
@@ -40,7 +63,8 @@ ngx_omni_channels(ngx_omni_ctx_t *ctx)
 
     if (ngx_omni_api_check_body(ctx, ngx_omni_channel_shape,
                                 OMNI_JSON_CREATE)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_omni_channel_limits(ctx) != NGX_OK)
     {
         return ctx->rc;
     }
@@ -96,7 +120,8 @@ ngx_omni_channel(ngx_omni_ctx_t *ctx)
 
     if (ngx_omni_api_check_body(ctx, ngx_omni_channel_shape,
                                 OMNI_JSON_UPDATE)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_omni_channel_limits(ctx) != NGX_OK)
     {
         return ctx->rc;
     }
@@ -140,6 +165,34 @@ ngx_omni_channel_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
     ctx->status = NGX_HTTP_OK;
 
     return ngx_omni_api_send_value(ctx, res);
+}
+
+
+/* a credential over its limit is refused before anything is stored */
+static ngx_int_t
+ngx_omni_channel_limits(ngx_omni_ctx_t *ctx)
+{
+    json_t      *creds, *v;
+    ngx_uint_t   i;
+
+    creds = json_object_get(ctx->body, "credentials");
+
+    for (i = 0; i < sizeof(ngx_omni_credential_max)
+                    / sizeof(ngx_omni_credential_max[0]); i++)
+    {
+        v = json_object_get(creds, ngx_omni_credential_max[i].key);
+
+        if (json_is_string(v)
+            && json_string_length(v) > ngx_omni_credential_max[i].max)
+        {
+            return ngx_omni_fail(ctx, 422, "invalid_credentials",
+                                 "Credential \"%s\" is longer than %uz "
+                                 "bytes", ngx_omni_credential_max[i].key,
+                                 ngx_omni_credential_max[i].max);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -6,6 +6,11 @@
  */
 
 #include "ngx_omni_module.h"
+#include "omni_json_shape.h"
+
+
+/* the longest message of an error answer, in bytes of UTF-8 */
+#define NGX_OMNI_ERROR_MAX  512
 
 
 static ngx_str_t   ngx_omni_json_type = ngx_string("application/json");
@@ -90,32 +95,39 @@ ngx_omni_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *json,
 }
 
 
+/*
+ * The message may carry the client's text (a path, a field's name, a
+ * database message quoting a value): it is cut between characters and
+ * made valid UTF-8, so every answer decodes as strict UTF-8 JSON.
+ */
 ngx_int_t
 ngx_omni_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
-    u_char     *p, *json, msg[512];
+    u_char     *p, *json, raw[NGX_OMNI_ERROR_MAX], msg[NGX_OMNI_ERROR_MAX];
     size_t      len, code_len;
     va_list     args;
-    uintptr_t   escape;
+    uintptr_t   escape, code_escape;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    p = ngx_vslprintf(raw, raw + sizeof(raw), fmt, args);
     va_end(args);
 
-    len = p - msg;
+    len = omni_utf8_clean((char *) msg, sizeof(msg), (char *) raw, p - raw);
+
     code_len = ngx_strlen(code);
     escape = ngx_escape_json(NULL, msg, len);
+    code_escape = ngx_escape_json(NULL, (u_char *) code, code_len);
 
     json = ngx_pnalloc(r->pool, sizeof("{\"error\":{\"code\":\"\","
                                        "\"message\":\"\"}}\n") - 1
-                                + code_len + len + escape);
+                                + code_len + code_escape + len + escape);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(json, "{\"error\":{\"code\":\"", 18);
-    p = ngx_cpymem(p, code, code_len);
+    p = (u_char *) ngx_escape_json(p, (u_char *) code, code_len);
     p = ngx_cpymem(p, "\",\"message\":\"", 13);
     p = (u_char *) ngx_escape_json(p, msg, len);
     p = ngx_cpymem(p, "\"}}\n", 4);

@@ -18,7 +18,7 @@
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
-#define NGX_OMNI_SCHEMA_VERSION   4
+#define NGX_OMNI_SCHEMA_VERSION   5
 
 #define NGX_OMNI_MAX_ARGS         4
 

@@ -29,6 +29,11 @@ static const omni_json_field_t  ngx_omni_branch_shape[] = {
     { NULL, 0, 0, 0 }
 };
 
+/* no body, or an empty object: a token has nothing to choose */
+static const omni_json_field_t  ngx_omni_token_shape[] = {
+    { NULL, 0, 0, 0 }
+};
+
 static const omni_json_field_t  ngx_omni_member_shape[] = {
     { "name",       OMNI_JT_STRING,   1, 200 },
     { "role",       OMNI_JT_ROLE,     1, 0 },
@@ -154,10 +159,12 @@ ngx_omni_team_tokens(ngx_omni_ctx_t *ctx)
 
     pool = ctx->request->pool;
 
-    if (ctx->body && json_object_size(ctx->body) != 0) {
-        return ngx_omni_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                   "unknown_field",
-                                   "This endpoint takes no fields");
+    if (ctx->body
+        && ngx_omni_api_check_body(ctx, ngx_omni_token_shape,
+                                   OMNI_JSON_CREATE)
+           != NGX_OK)
+    {
+        return ctx->rc;
     }
 
     if (ngx_omni_arg_id(ctx, &ctx->args[0], &id) != NGX_OK) {

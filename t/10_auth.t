@@ -6,6 +6,15 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Omni::Test;
+use Encode ();
+use JSON::PP ();
+
+# an answer body as a strict decoder reads it: UTF-8, then JSON
+sub strict_json {
+    my ($bytes) = @_;
+    my $text = eval { Encode::decode('UTF-8', "$bytes", Encode::FB_CROAK) };
+    return defined $text ? eval { JSON::PP->new->decode($text) } : undef;
+}
 
 my $t = Omni::Test->new();
 my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs omo)], region => 'HK');
@@ -36,6 +45,23 @@ error_is($t->get('/omni/api/v1/me', { token => 'om_' . ('0' x 48) }),
     401, 'invalid_token', 'well-formed but unknown token');
 error_is($t->get('/omni/api/v1/me', { token => 'om_' . ('a' x 400) }),
     401, 'invalid_token', 'overlong token');
+
+# answers before any token is read echo the path: always as UTF-8 JSON
+for my $case ([ 'a long CJK path', '/omni/api/v1/' . ('%E8%8C%B6' x 200) ],
+              [ 'a path that is not UTF-8', '/omni/api/v1/%FF%FEx' ],
+              [ 'a long CJK path outside the API', '/omni/'
+                . ('%F0%9F%8D%B5' x 200) ])
+{
+    my ($name, $path) = @$case;
+    my $res = $t->get($path);
+    is($res->{status}, 404, "$name: 404");
+    my $json = strict_json($res->{content});
+    ok($json, "$name: the body is strict UTF-8 JSON");
+    is($json && $json->{error}{code}, 'not_found', "$name: not_found");
+}
+my $res405 = $t->request('PUT', '/omni/api/v1/members?' . ('%E8' x 10));
+is($res405->{status}, 405, 'a method the path does not take: 405');
+ok(strict_json($res405->{content}), 'and strict UTF-8 JSON');
 
 # the admin's token finds the admin, the tenant and its plan
 $res = $t->get('/omni/api/v1/me', { token => $ta->{admin_token} });

@@ -7,6 +7,15 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Omni::Test;
+use Encode ();
+use JSON::PP ();
+
+# an answer body as a strict decoder reads it: UTF-8, then JSON
+sub strict_json {
+    my ($bytes) = @_;
+    my $text = eval { Encode::decode('UTF-8', "$bytes", Encode::FB_CROAK) };
+    return defined $text ? eval { JSON::PP->new->decode($text) } : undef;
+}
 
 my $t = Omni::Test->new();
 my $ta = $t->tenant(name => 'Brand A', plan => [qw(cs)], region => 'HK');
@@ -91,6 +100,43 @@ is_deeply([ sort { $a <=> $b } @{ $amy->{json}{branch_ids} } ],
     'with both branches');
 my $amy_tok = $t->post("/omni/api/v1/members/$amy->{json}{id}/tokens",
     $admin)->{json}{token};
+
+my $tokens = sub { $t->dbh->selectrow_array(
+    'SELECT count(*) FROM member_tokens WHERE tenant_id = ?', undef,
+    $ta->{id}) };
+my $before_tokens = $tokens->();
+for my $body ('[1]', '[]', '[{}]') {
+    error_is($t->post("/omni/api/v1/members/$amy->{json}{id}/tokens",
+        with(body => $body)), 400, 'invalid_body', "a token for body $body");
+}
+error_is($t->post("/omni/api/v1/members/$amy->{json}{id}/tokens",
+    with(body => { name => 'x' })), 400, 'unknown_field',
+    'a token for a body with a field');
+is($tokens->(), $before_tokens, 'no bad body made a token');
+is($t->post("/omni/api/v1/members/$amy->{json}{id}/tokens",
+    with(body => {}))->{status}, 201, 'an empty object makes a token');
+
+# error messages name what was sent in whole UTF-8 characters
+for my $case (
+    [ 'an unknown field of CJK', '/omni/api/v1/branches',
+      '{"' . ("\xe8\x8c\xb6" x 30) . '":1}', 'unknown_field' ],
+    [ 'an unknown field of 4-byte characters', '/omni/api/v1/members',
+      '{"' . ("\xf0\x9f\x8d\xb5" x 30) . '":1}', 'unknown_field' ],
+    [ 'broken JSON of CJK', '/omni/api/v1/branches',
+      '{"name": ' . ("\xe8\x8c\xb6" x 200) . '}', 'invalid_json' ],
+    [ 'a body that is not UTF-8', '/omni/api/v1/branches',
+      qq({"name": "\xff\xfe"}), 'invalid_json' ])
+{
+    my ($name, $path, $body, $code) = @$case;
+    my $res = $t->post($path, with(body => $body));
+    is($res->{status}, 400, "$name: 400");
+    my $json = strict_json($res->{content});
+    ok($json, "$name: the body is strict UTF-8 JSON");
+    is($json && $json->{error}{code}, $code, "$name: $code");
+}
+like((strict_json($t->post('/omni/api/v1/branches', with(body => '{"'
+    . ("\xe8\x8c\xb6" x 30) . '":1}'))->{content}) // {})->{error}{message},
+    qr/"(\x{8336}){21}"/, 'the field is named to its last whole character');
 
 # only admins change the team; every member may read it
 my $agent = { token => $amy_tok };

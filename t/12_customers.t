@@ -8,6 +8,15 @@ use utf8;
 use Test::More;
 use lib 't/lib';
 use Omni::Test;
+use Encode ();
+use JSON::PP ();
+
+# an answer body as a strict decoder reads it: UTF-8, then JSON
+sub strict_json {
+    my ($bytes) = @_;
+    my $text = eval { Encode::decode('UTF-8', "$bytes", Encode::FB_CROAK) };
+    return defined $text ? eval { JSON::PP->new->decode($text) } : undef;
+}
 
 my $t = Omni::Test->new();
 my $ta = $t->tenant(name => 'A', plan => [qw(cs)], region => 'HK');
@@ -96,6 +105,28 @@ is($t->get('/omni/api/v1/customers?attr.=x', $admin)->{status}, 400,
     'an attribute filter without a key');
 is($t->get('/omni/api/v1/customers?identity=nocolon', $admin)
     ->{json}{error}{code}, 'invalid_parameter', 'identity without a type');
+
+# a NUL in a query argument is refused, never cut short
+for my $q ('attr.%00=x', 'attr.vip_level%00x=gold', 'attr.vip_level=gold%00',
+           'tag=vip%00x', 'cursor=1%00', 'per_page=1%00x', 'phone=9123%004567',
+           'identity=whatsapp:85291234567%00')
+{
+    my $res = $t->get("/omni/api/v1/customers?$q", $admin);
+    is($res->{status}, 400, "$q: 400");
+    is($res->{json}{error}{code}, 'invalid_parameter',
+        "$q: invalid_parameter");
+}
+
+# a filter named in the message: cut at a whole character, never a byte
+for my $q ('attr.' . ('%E8%8C%B6' x 200) . '=', 'attr.%FF%C3=',
+           'attr.' . ('%F0%9F%8D%B5' x 200) . '=',
+           'tag=' . ('%E8%8C%B6' x 200))
+{
+    my $res = $t->get("/omni/api/v1/customers?$q", $admin);
+    is($res->{status}, 400, substr($q, 0, 14) . '...: 400');
+    ok(strict_json($res->{content}),
+        substr($q, 0, 14) . '...: the body is strict UTF-8 JSON');
+}
 is($t->get("/omni/api/v1/customers/$other", $admin)->{status}, 404,
     "another tenant's customer: 404");
 is($t->get('/omni/api/v1/customers/99999999', $admin)->{status}, 404,

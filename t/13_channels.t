@@ -8,6 +8,15 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Omni::Test;
+use Encode ();
+use JSON::PP ();
+
+# an answer body as a strict decoder reads it: UTF-8, then JSON
+sub strict_json {
+    my ($bytes) = @_;
+    my $text = eval { Encode::decode('UTF-8', "$bytes", Encode::FB_CROAK) };
+    return defined $text ? eval { JSON::PP->new->decode($text) } : undef;
+}
 
 my $t = Omni::Test->new(workers => 2);
 my $ta = $t->tenant(name => 'A', plan => [qw(cs)]);
@@ -78,6 +87,46 @@ error_is($t->post('/omni/api/v1/channels', { %$admin, body =>
 error_is($t->post('/omni/api/v1/channels', { token => $agent->{token}, body =>
     { type => 'line', name => 'L', credentials => $creds{line} } }),
     403, 'forbidden_role', 'an agent cannot connect channels');
+
+# each credential has a length limit (ids 64 bytes, secrets 256, tokens 4096)
+error_is($t->post('/omni/api/v1/channels', { %$admin, body =>
+    { type => 'whatsapp', name => 'W', credentials => { %{ $creds{whatsapp} },
+      phone_number_id => '1' x (900 * 1024) } } }),
+    422, 'invalid_credentials', 'a 900 KB phone number id');
+for my $over ([ phone_number_id => 65 ], [ app_secret => 257 ],
+              [ verify_token => 257 ], [ access_token => 4097 ])
+{
+    my ($key, $len) = @$over;
+    my $res = $t->post('/omni/api/v1/channels', { %$admin, body =>
+        { type => 'whatsapp', name => 'W', credentials =>
+          { %{ $creds{whatsapp} }, $key => 'x' x $len } } });
+    error_is($res, 422, 'invalid_credentials', "$key of $len bytes");
+    like($res->{json}{error}{message} // '', qr/\Q$key\E.*\d+ bytes/,
+        "$key of $len bytes: the message names the key and its limit");
+}
+for my $at ([ page_id => 64 ], [ page_access_token => 4096 ]) {
+    my ($key, $len) = @$at;
+    my $res = $t->post('/omni/api/v1/channels', { %$admin, body =>
+        { type => 'messenger', name => "At $key", credentials =>
+          { %{ $creds{messenger} }, $key => 'y' x $len } } });
+    is($res->{status}, 201, "$key of $len bytes: at the limit");
+    $t->dbh->do('DELETE FROM channels WHERE id = ?', undef, $res->{json}{id})
+        if $res->{json};
+}
+error_is($t->patch("/omni/api/v1/channels/$id{line}", { %$admin, body =>
+    { credentials => { channel_secret => 's' x 5000 } } }),
+    422, 'invalid_credentials', 'a PATCH with an overlong secret');
+is($t->dbh->selectrow_array(q{SELECT credentials->>'channel_secret'
+    FROM channels WHERE id = ?}, undef, $id{line}), 'line-secret',
+    'and the secret is unchanged');
+
+# an unknown credential named in the message: whole characters only
+my $cjk = $t->post('/omni/api/v1/channels', { %$admin, body =>
+    '{"type":"line","name":"L","credentials":{"channel_secret":"s",'
+    . '"channel_access_token":"t","' . ("\xe8\x8c\xb6" x 200) . '":"x"}}' });
+is($cjk->{status}, 422, 'an unknown CJK credential: 422');
+ok(strict_json($cjk->{content}),
+    'an unknown CJK credential: the body is strict UTF-8 JSON');
 is($t->dbh->selectrow_array('SELECT count(*) FROM channels'), $n,
     'no bad input stored a channel');
 

@@ -9,6 +9,15 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Omni::Test;
+use Encode ();
+use JSON::PP ();
+
+# an answer body as a strict decoder reads it: UTF-8, then JSON
+sub strict_json {
+    my ($bytes) = @_;
+    my $text = eval { Encode::decode('UTF-8', "$bytes", Encode::FB_CROAK) };
+    return defined $text ? eval { JSON::PP->new->decode($text) } : undef;
+}
 
 # a long interval: what one test step sends lands in one block
 my $t = Omni::Test->new(workers => 1, http_extra => q{
@@ -131,6 +140,61 @@ for my $bad ('per_page=101', 'per_page=0', 'cursor=x', 'cursor=1.2.3',
     my $res = $t->get("/omni/api/v1/pixel/logs?$bad", $admin);
     is($res->{status}, 400, "$bad: 400");
     like($res->{json}{error}{code}, qr/^\w+$/, "$bad: a JSON error");
+}
+
+# times PostgreSQL holds only as infinities are no times of a log
+for my $bad ('since=infinity', 'until=-infinity', 'since=-infinity',
+             'until=infinity', 'since=%20Infinity')
+{
+    my $res = $t->get("/omni/api/v1/pixel/logs?$bad", $admin);
+    is($res->{status}, 400, "$bad: 400");
+    is($res->{json}{error}{code}, 'invalid_parameter',
+        "$bad: invalid_parameter");
+    like($res->{json}{error}{message} // '', qr/since|until/,
+        "$bad: the message names the argument");
+}
+
+# a cursor carries a check: one this list never gave out is refused
+my $real = $t->get('/omni/api/v1/pixel/logs?per_page=2', $admin)
+    ->{json}{next_cursor};
+is($t->get("/omni/api/v1/pixel/logs?per_page=2&cursor=$real", $admin)
+    ->{status}, 200, 'a cursor the list gave out');
+(my $earlier = $real) =~ s/^(\d*)(\d)/$1 . ($2 ^ 1)/e;
+(my $other_event = $real) =~ s/^(\d+\.\d*)(\d)/$1 . ($2 ^ 1)/e;
+for my $forged ([ '1700000000000000.5', 'a cursor of the right shape' ],
+                [ $earlier, 'a cursor moved in time' ],
+                [ $other_event, 'a cursor moved to another event' ],
+                [ "$real.1", 'a cursor with more behind it' ])
+{
+    my ($cursor, $name) = @$forged;
+    my $res = $t->get("/omni/api/v1/pixel/logs?cursor=$cursor", $admin);
+    is($res->{status}, 400, "$name: 400");
+    is($res->{json}{error}{code}, 'invalid_cursor', "$name: invalid_cursor");
+}
+my $theirs = $t->get("/omni/api/v1/pixel/logs?cursor=$real",
+    { token => $tb->{admin_token} });
+is($theirs->{status}, 400, "another tenant's cursor: 400");
+is($theirs->{json}{error}{code}, 'invalid_cursor',
+    "another tenant's cursor: invalid_cursor");
+
+# a NUL in a query value is refused, not cut
+for my $nul ("cursor=$real%00", "cursor=$real%00x", 'ev=cart%00x',
+             'since=2026-01-01%00x')
+{
+    my $res = $t->get("/omni/api/v1/pixel/logs?$nul", $admin);
+    is($res->{status}, 400, "$nul: 400");
+    is($res->{json}{error}{code}, 'invalid_parameter',
+        "$nul: invalid_parameter");
+}
+
+# every error answer is UTF-8 JSON, however the input was cut into it
+for my $q ('since=' . ('%E8%8C%B6' x 42), 'since=%FF%FE', 'ev='
+           . ('%E8%8C%B6' x 60), 'cursor=' . ('%E8%8C%B6' x 300))
+{
+    my $res = $t->get("/omni/api/v1/pixel/logs?$q", $admin);
+    is($res->{status}, 400, substr($q, 0, 12) . '...: 400');
+    ok(strict_json($res->{content}),
+        substr($q, 0, 12) . '...: the body is strict UTF-8 JSON');
 }
 
 # tenants apart: the other tenant's events are not in this log

@@ -48,5 +48,19 @@ typedef struct {
 int omni_json_shape_check(json_t *body, const omni_json_field_t *fields,
     int mode, omni_json_error_t *err);
 
+/*
+ * The length of the longest start of the UTF-8 text p (len bytes) that
+ * holds at most max bytes and ends between two characters.
+ */
+size_t omni_utf8_cut(const char *p, size_t len, size_t max);
+
+/*
+ * Any bytes as text for an answer: at most max bytes into out, valid
+ * UTF-8 that a strict decoder takes.  A byte that starts no valid
+ * character becomes U+FFFD; a character cut short by the end of in, or
+ * one that does not fit in max, is left out.  Returns the bytes written.
+ */
+size_t omni_utf8_clean(char *out, size_t max, const char *in, size_t len);
+
 
 #endif /* _OMNI_JSON_SHAPE_H_INCLUDED_ */

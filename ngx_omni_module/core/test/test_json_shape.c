@@ -7,9 +7,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "omni_beacon.h"
 #include "omni_json_shape.h"
 
 
@@ -139,6 +141,98 @@ a_body_that_is_not_an_object_is_refused(void **state)
 }
 
 
+/* every byte of s starts or continues a valid UTF-8 character */
+static int
+utf8_valid(const char *s, size_t len)
+{
+    size_t  i, k;
+
+    for (i = 0; i < len; i += k) {
+        k = omni_utf8_char((const unsigned char *) s + i, len - i);
+
+        if (k == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+an_unknown_field_is_named_in_whole_characters(void **state)
+{
+    char               body[256], *p;
+    size_t             i;
+    omni_json_error_t  err;
+
+    (void) state;
+
+    /* 30 three-byte characters: 64 bytes of them end inside the 22nd */
+    p = body;
+    p += sprintf(p, "{\"name\":\"A\",\"role\":\"admin\",\"");
+
+    for (i = 0; i < 30; i++) {
+        p += sprintf(p, "\xe8\x8c\xb6");
+    }
+
+    sprintf(p, "\":1}");
+
+    assert_int_equal(check(body, OMNI_JSON_CREATE, &err), -1);
+    assert_string_equal(err.code, "unknown_field");
+    assert_true(utf8_valid(err.message, strlen(err.message)));
+    assert_non_null(strstr(err.message, "\"" "\xe8\x8c\xb6\xe8\x8c\xb6"));
+    assert_int_equal(strlen(err.message),
+                     strlen("Unknown field \"\"") + 21 * 3);
+}
+
+
+static void
+text_is_cut_between_characters(void **state)
+{
+    char  out[16];
+
+    (void) state;
+
+    /* a two-byte character that does not fit whole is left out */
+    assert_int_equal(omni_utf8_clean(out, 4, "ab\xc3\xa9", 4), 4);
+    assert_int_equal(omni_utf8_clean(out, 3, "ab\xc3\xa9", 4), 2);
+    assert_memory_equal(out, "ab", 2);
+
+    /* a character the input itself ends inside of is left out */
+    assert_int_equal(omni_utf8_clean(out, 16, "ab\xe8\x8c", 4), 2);
+    assert_int_equal(omni_utf8_clean(out, 16, "\xf0\x9f\x8d", 3), 0);
+
+    assert_int_equal(omni_utf8_cut("\xe8\x8c\xb6\xe8\x8c\xb6", 6, 5), 3);
+    assert_int_equal(omni_utf8_cut("\xe8\x8c\xb6\xe8\x8c\xb6", 6, 6), 6);
+    assert_int_equal(omni_utf8_cut("abc", 3, 64), 3);
+    assert_int_equal(omni_utf8_cut("\xf0\x9f\x8d\xb5", 4, 3), 0);
+}
+
+
+static void
+bytes_that_start_no_character_are_replaced(void **state)
+{
+    char    out[32];
+    size_t  n;
+
+    (void) state;
+
+    /* a lone byte, a surrogate, an overlong slash, a stray continuation */
+    n = omni_utf8_clean(out, sizeof(out), "a\xff" "b\xed\xa0\x80" "c\xc0\xaf"
+                        "\x80", 10);
+    assert_true(utf8_valid(out, n));
+    assert_memory_equal(out, "a\xef\xbf\xbd" "b", 5);
+    assert_int_equal(n, 5 + 3 * 3 + 1 + 2 * 3 + 3);
+
+    /* a replacement that does not fit whole is left out too */
+    assert_int_equal(omni_utf8_clean(out, 3, "a\xff", 2), 1);
+
+    /* NUL and controls are characters: JSON escaping is the caller's */
+    assert_int_equal(omni_utf8_clean(out, 8, "a\0\n", 3), 3);
+}
+
+
 int
 main(void)
 {
@@ -149,6 +243,9 @@ main(void)
         cmocka_unit_test(an_unknown_role_breaks_a_rule),
         cmocka_unit_test(create_needs_required_fields_update_needs_one),
         cmocka_unit_test(a_body_that_is_not_an_object_is_refused),
+        cmocka_unit_test(an_unknown_field_is_named_in_whole_characters),
+        cmocka_unit_test(text_is_cut_between_characters),
+        cmocka_unit_test(bytes_that_start_no_character_are_replaced),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
