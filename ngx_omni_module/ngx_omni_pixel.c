@@ -118,7 +118,6 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
     ngx_int_t       rc;
     omni_text_t    *v;
     omni_beacon_t   b;
-    ngx_table_elt_t *cc;
 
     ngx_omni_tag(r, NGX_OMNI_EP_PIXEL_GIF);
 
@@ -223,6 +222,15 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
     } else {
         ngx_omni_pixel_keep(row, len);
     }
+
+    return ngx_omni_pixel_send_gif(r);
+}
+
+
+ngx_int_t
+ngx_omni_pixel_send_gif(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *cc;
 
     cc = ngx_list_push(&r->headers_out.headers);
     if (cc == NULL) {
