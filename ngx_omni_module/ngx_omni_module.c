@@ -678,5 +678,6 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_omni_flush_exit_process(cycle);
+    ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);
 }
