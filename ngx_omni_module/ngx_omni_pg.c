@@ -54,7 +54,7 @@ struct ngx_omni_pg_query_s {
     ngx_omni_pg_handler_pt      handler;
     void                       *data;
     unsigned                    abandoned:1;
-    ngx_event_t                 wait;       /* time spent in the queue */
+    ngx_event_t                 deadline;   /* omni_pg_timeout after asked */
 };
 
 
@@ -113,7 +113,7 @@ static void ngx_omni_pg_close(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc);
 static ngx_int_t ngx_omni_pg_run(ngx_omni_pg_conn_t *pc,
     ngx_omni_pg_query_t *q, ngx_uint_t defer);
-static void ngx_omni_pg_query_wait(ngx_event_t *ev);
+static void ngx_omni_pg_query_timeout(ngx_event_t *ev);
 static void ngx_omni_pg_query_free(ngx_omni_pg_query_t *q);
 static void ngx_omni_pg_fail_queue(ngx_int_t rc);
 static void ngx_omni_pg_update_gauges(void);
@@ -258,6 +258,17 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
         *p++ = '\0';
     }
 
+    /*
+     * The caller's answer is due omni_pg_timeout from now, whether the
+     * query waits for a connection, runs, or the server never answers:
+     * the server's statement_timeout only starts when the statement does,
+     * and the connection's own timer gives it a second more.
+     */
+    query->deadline.handler = ngx_omni_pg_query_timeout;
+    query->deadline.data = query;
+    query->deadline.log = ngx_cycle->log;
+    ngx_add_timer(&query->deadline, ngx_omni_pg_conf->pg_timeout);
+
     /* an idle connection takes it at once */
     for (q = ngx_queue_head(&ngx_omni_pg_conns);
          q != ngx_queue_sentinel(&ngx_omni_pg_conns);
@@ -273,15 +284,10 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
     }
 
     if (ngx_omni_pg_nwaiting >= ngx_omni_pg_conf->pg_queue_size) {
-        ngx_free(query);
+        ngx_omni_pg_query_free(query);
         ngx_omni_pg_stats->rejected++;
         return NULL;
     }
-
-    query->wait.handler = ngx_omni_pg_query_wait;
-    query->wait.data = query;
-    query->wait.log = ngx_cycle->log;
-    ngx_add_timer(&query->wait, ngx_omni_pg_conf->pg_timeout);
 
     ngx_queue_insert_tail(&ngx_omni_pg_waiting, &query->queue);
     ngx_omni_pg_nwaiting++;
@@ -294,7 +300,7 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
 void
 ngx_omni_pg_query_abandon(ngx_omni_pg_query_t *q)
 {
-    if (q->queue.next != NULL && q->wait.timer_set) {
+    if (q->queue.next != NULL) {
         /* still waiting: nothing was sent, forget it */
         ngx_queue_remove(&q->queue);
         ngx_omni_pg_nwaiting--;
@@ -305,6 +311,10 @@ ngx_omni_pg_query_abandon(ngx_omni_pg_query_t *q)
 
     /* in flight: its answer is read and dropped */
     q->abandoned = 1;
+
+    if (q->deadline.timer_set) {
+        ngx_del_timer(&q->deadline);
+    }
 }
 
 
@@ -1136,10 +1146,6 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
 
-        if (query->wait.timer_set) {
-            ngx_del_timer(&query->wait);
-        }
-
         if (ngx_omni_pg_run(pc, query, 0) != NGX_OK) {
             /* the link broke under it: this query's answer is that */
             query->handler(query->data, NGX_ERROR, NULL);
@@ -1327,26 +1333,39 @@ ngx_omni_pg_close(ngx_omni_pg_conn_t *pc)
 }
 
 
+/* the query's time is up: 504 now, wherever it is */
 static void
-ngx_omni_pg_query_wait(ngx_event_t *ev)
+ngx_omni_pg_query_timeout(ngx_event_t *ev)
 {
     ngx_omni_pg_query_t  *q = ev->data;
 
-    ngx_queue_remove(&q->queue);
-    ngx_omni_pg_nwaiting--;
     ngx_omni_pg_stats->timeouts++;
-    ngx_omni_pg_update_gauges();
 
+    if (q->queue.next != NULL) {
+        /* still waiting for a connection: nothing was sent */
+        ngx_queue_remove(&q->queue);
+        ngx_omni_pg_nwaiting--;
+        ngx_omni_pg_update_gauges();
+
+        q->handler(q->data, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+        ngx_omni_pg_query_free(q);
+        return;
+    }
+
+    /*
+     * Running: the connection still owns it, drops the late answer, and is
+     * closed by its own timer if the server stays silent.
+     */
+    q->abandoned = 1;
     q->handler(q->data, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
-    ngx_omni_pg_query_free(q);
 }
 
 
 static void
 ngx_omni_pg_query_free(ngx_omni_pg_query_t *q)
 {
-    if (q->wait.timer_set) {
-        ngx_del_timer(&q->wait);
+    if (q->deadline.timer_set) {
+        ngx_del_timer(&q->deadline);
     }
 
     ngx_free(q);
@@ -1365,10 +1384,6 @@ ngx_omni_pg_fail_queue(ngx_int_t rc)
 
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
-
-        if (query->wait.timer_set) {
-            ngx_del_timer(&query->wait);
-        }
 
         query->handler(query->data, rc, NULL);
         ngx_omni_pg_query_free(query);
