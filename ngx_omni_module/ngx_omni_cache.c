@@ -10,6 +10,11 @@
  * slot.  Only the slab pool's own mutex guards the tree, since nginx's
  * master frees that one when a worker dies holding it; generations and
  * counters are lock-free atomics.
+ *
+ * The bumps come from one listener per host: while it is not listening
+ * (PostgreSQL restarting, the link lost, worker 0 starting) a change would
+ * go unseen, so then no entry is trusted and every lookup goes to the
+ * database.
  */
 
 #include "ngx_omni_module.h"
@@ -40,6 +45,7 @@ typedef struct {
     ngx_queue_t              lru;
     ngx_omni_cache_stats_t   stats;
     ngx_atomic_t             changes;
+    ngx_atomic_t             listener;     /* its pid while it listens */
     ngx_atomic_t             gen[NGX_OMNI_CACHE_SLOTS];
 } ngx_omni_cache_sh_t;
 
@@ -54,6 +60,7 @@ static uint32_t ngx_omni_cache_hash(ngx_omni_cache_kind_e kind, u_char *key,
 static void ngx_omni_cache_notified(ngx_str_t *channel, ngx_str_t *payload,
     void *data);
 static void ngx_omni_cache_reconnected(ngx_omni_pg_conn_t *pc, void *data);
+static void ngx_omni_cache_lost(ngx_omni_pg_conn_t *pc, void *data);
 
 
 static ngx_omni_cache_sh_t     *ngx_omni_cache_sh;
@@ -124,6 +131,12 @@ ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
     *gen = sh->changes;
 
     if (keylen > NGX_OMNI_CACHE_KEY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (sh->listener == 0) {
+        /* nobody hears the changes now: only the database knows */
+        (void) ngx_atomic_fetch_add(&sh->stats.misses, 1);
         return NGX_DECLINED;
     }
 
@@ -284,8 +297,24 @@ ngx_omni_cache_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * A new worker 0 (after a reload, or after the last one crashed) is
+     * not listening yet, whatever the zone says about its predecessor.
+     */
+    ngx_omni_cache_sh->listener = 0;
+
     return ngx_omni_pg_listen("omni_cache", ngx_omni_cache_notified,
-                              ngx_omni_cache_reconnected, NULL);
+                              ngx_omni_cache_reconnected,
+                              ngx_omni_cache_lost, NULL);
+}
+
+
+void
+ngx_omni_cache_exit_process(ngx_cycle_t *cycle)
+{
+    (void) cycle;
+
+    ngx_omni_cache_lost(NULL, NULL);
 }
 
 
@@ -315,7 +344,12 @@ ngx_omni_cache_notified(ngx_str_t *channel, ngx_str_t *payload, void *data)
 }
 
 
-/* notifications sent while we were away are lost: assume the worst */
+/*
+ * Notifications sent while we were away are lost: assume the worst, then
+ * trust the entries stored from now on.  The mark is taken only when free:
+ * an old worker 0 whose link comes back during a reload must not take it
+ * from the new one, and then clear it when it exits.
+ */
 static void
 ngx_omni_cache_reconnected(ngx_omni_pg_conn_t *pc, void *data)
 {
@@ -323,6 +357,22 @@ ngx_omni_cache_reconnected(ngx_omni_pg_conn_t *pc, void *data)
     (void) data;
 
     ngx_omni_cache_bump(-1);
+    (void) ngx_atomic_cmp_set(&ngx_omni_cache_sh->listener, 0,
+                              (ngx_atomic_uint_t) ngx_pid);
+}
+
+
+/* only this process's own mark: a newer listener may hold it already */
+static void
+ngx_omni_cache_lost(ngx_omni_pg_conn_t *pc, void *data)
+{
+    (void) pc;
+    (void) data;
+
+    if (ngx_omni_cache_sh) {
+        (void) ngx_atomic_cmp_set(&ngx_omni_cache_sh->listener,
+                                  (ngx_atomic_uint_t) ngx_pid, 0);
+    }
 }
 
 

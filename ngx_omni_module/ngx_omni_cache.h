@@ -48,8 +48,12 @@ void ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key,
 /* tenant_id < 0: every tenant (after a lost NOTIFY connection) */
 void ngx_omni_cache_bump(int64_t tenant_id);
 
-/* the listener: one per host (worker 0) LISTENs and bumps */
+/*
+ * The listener: one per host (worker 0) LISTENs and bumps; no entry is
+ * trusted while it does not listen.
+ */
 ngx_int_t ngx_omni_cache_init_process(ngx_cycle_t *cycle);
+void ngx_omni_cache_exit_process(ngx_cycle_t *cycle);
 
 ngx_omni_cache_stats_t *ngx_omni_cache_stats(void);
 

@@ -130,7 +130,7 @@ static ngx_command_t  ngx_omni_commands[] = {
       (void *) NGX_OMNI_LOC_STATUS },
 
     { ngx_string("omni_error"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_omni_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -219,24 +219,62 @@ ngx_omni_handler(ngx_http_request_t *r)
 
 
 /*
- * The target of error_page in omni's locations: nginx's own errors (413
- * body too large, 403 from "deny", 400 bad request) answered in the same
- * JSON shape as ours.
+ * The target of error_page: nginx's own errors (413 body too large, 403
+ * from "deny", 400 bad request) answered in the same JSON shape as ours.
+ * The errors nginx finds before it chooses a location (a header sent
+ * twice, a header or request line larger than large_client_header_buffers)
+ * come through the server's error_page, so a location of each kind is
+ * there for them: a beacon still gets its GIF ("omni_error gif"), and the
+ * rest of the server nginx's own page ("omni_error nginx").
  */
 static ngx_int_t
 ngx_omni_error_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t  status;
+    ngx_uint_t            status;
+    ngx_omni_loc_conf_t  *olcf;
 
     status = r->err_status ? r->err_status : NGX_HTTP_NOT_FOUND;
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_omni_module);
+
+    if (olcf->handler == NGX_OMNI_LOC_ERROR_NGINX) {
+        /* error_page is spent: finalizing with the status sends the page */
+        return status;
+    }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
+    if (olcf->handler == NGX_OMNI_LOC_ERROR_GIF) {
+        /* a beacon never breaks a page, but this one is not stored */
+        ngx_omni_tag(r, NGX_OMNI_EP_PIXEL_GIF);
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_rejected,
+                                    1);
+        r->err_status = 0;
+        return ngx_omni_pixel_send_gif(r);
+    }
+
     r->headers_out.status = status;
 
     switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        return ngx_omni_send_error(r, status, "bad_request",
+                                   "The request is malformed (for example "
+                                   "a header sent twice)");
+
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+        /* nginx's own code for it, never sent: the client sees 400 */
+        r->err_status = NGX_HTTP_BAD_REQUEST;
+        return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "header_too_large",
+                                   "A request header (or the cookies) is "
+                                   "larger than this server accepts");
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        return ngx_omni_send_error(r, status, "uri_too_long",
+                                   "The request line (path and query) is "
+                                   "longer than this server accepts");
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         return ngx_omni_send_error(r, status, "body_too_large",
@@ -284,6 +322,7 @@ ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_omni_loc_conf_t  *olcf = conf;
 
+    ngx_str_t                 *value;
     ngx_omni_main_conf_t      *omcf;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -292,6 +331,23 @@ ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     olcf->handler = (ngx_uint_t) cmd->post;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "gif") == 0) {
+            olcf->handler = NGX_OMNI_LOC_ERROR_GIF;
+
+        } else if (ngx_strcmp(value[1].data, "nginx") == 0) {
+            olcf->handler = NGX_OMNI_LOC_ERROR_NGINX;
+
+        } else if (ngx_strcmp(value[1].data, "json") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes json, gif or nginx, not \"%V\"",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -622,5 +678,6 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_omni_flush_exit_process(cycle);
+    ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);
 }

@@ -55,10 +55,12 @@ typedef struct {
 } ngx_omni_loc_conf_t;
 
 
-#define NGX_OMNI_LOC_NONE     0
-#define NGX_OMNI_LOC_API      1
-#define NGX_OMNI_LOC_STATUS   2
-#define NGX_OMNI_LOC_ERROR    3
+#define NGX_OMNI_LOC_NONE         0
+#define NGX_OMNI_LOC_API          1
+#define NGX_OMNI_LOC_STATUS       2
+#define NGX_OMNI_LOC_ERROR        3    /* nginx's errors, as JSON */
+#define NGX_OMNI_LOC_ERROR_GIF    4    /* ... as a beacon's GIF */
+#define NGX_OMNI_LOC_ERROR_NGINX  5    /* ... as nginx's own page */
 
 
 /* the caller, as the cache and the database know it */
@@ -211,6 +213,8 @@ ngx_int_t ngx_omni_pixel_logs(ngx_omni_ctx_t *ctx);
 /* ngx_omni_pixel.c: beacons and the script (no token) */
 
 ngx_int_t ngx_omni_pixel_handler(ngx_http_request_t *r, ngx_str_t *path);
+/* the beacon's answer: the 43-byte GIF, not to be cached */
+ngx_int_t ngx_omni_pixel_send_gif(ngx_http_request_t *r);
 
 /* ngx_omni_status.c */
 

@@ -27,8 +27,15 @@
 #define NGX_OMNI_PG_READY       3
 #define NGX_OMNI_PG_BUSY        4
 
+/*
+ * Reconnecting: at once after a loss (a restarted PostgreSQL is usually
+ * back by then, or soon), then 100 ms doubling to 500 ms while it keeps
+ * failing, so the API is back within about half a second of PostgreSQL.
+ * A connection refused costs the server nothing; one to a host that does
+ * not answer waits for its own timeout before it counts as a failure.
+ */
 #define NGX_OMNI_PG_BACKOFF_MIN  100
-#define NGX_OMNI_PG_BACKOFF_MAX  5000
+#define NGX_OMNI_PG_BACKOFF_MAX  500
 
 /* setup steps before the statements; then one step per statement */
 #define NGX_OMNI_PG_STEP_SETTINGS  0
@@ -47,7 +54,7 @@ struct ngx_omni_pg_query_s {
     ngx_omni_pg_handler_pt      handler;
     void                       *data;
     unsigned                    abandoned:1;
-    ngx_event_t                 wait;       /* time spent in the queue */
+    ngx_event_t                 deadline;   /* omni_pg_timeout after asked */
 };
 
 
@@ -98,7 +105,7 @@ static void ngx_omni_pg_setup_done(void *data, ngx_int_t rc, PGresult *res);
 static ngx_int_t ngx_omni_pg_sent(ngx_omni_pg_conn_t *pc, int ok);
 static void ngx_omni_pg_write(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_read(ngx_omni_pg_conn_t *pc);
-static ngx_uint_t ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc);
+static ngx_int_t ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_complete(ngx_omni_pg_conn_t *pc, ngx_int_t rc);
 static void ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what,
     ngx_int_t rc);
@@ -106,7 +113,7 @@ static void ngx_omni_pg_close(ngx_omni_pg_conn_t *pc);
 static void ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc);
 static ngx_int_t ngx_omni_pg_run(ngx_omni_pg_conn_t *pc,
     ngx_omni_pg_query_t *q, ngx_uint_t defer);
-static void ngx_omni_pg_query_wait(ngx_event_t *ev);
+static void ngx_omni_pg_query_timeout(ngx_event_t *ev);
 static void ngx_omni_pg_query_free(ngx_omni_pg_query_t *q);
 static void ngx_omni_pg_fail_queue(ngx_int_t rc);
 static void ngx_omni_pg_update_gauges(void);
@@ -251,6 +258,17 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
         *p++ = '\0';
     }
 
+    /*
+     * The caller's answer is due omni_pg_timeout from now, whether the
+     * query waits for a connection, runs, or the server never answers:
+     * the server's statement_timeout only starts when the statement does,
+     * and the connection's own timer gives it a second more.
+     */
+    query->deadline.handler = ngx_omni_pg_query_timeout;
+    query->deadline.data = query;
+    query->deadline.log = ngx_cycle->log;
+    ngx_add_timer(&query->deadline, ngx_omni_pg_conf->pg_timeout);
+
     /* an idle connection takes it at once */
     for (q = ngx_queue_head(&ngx_omni_pg_conns);
          q != ngx_queue_sentinel(&ngx_omni_pg_conns);
@@ -266,15 +284,10 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
     }
 
     if (ngx_omni_pg_nwaiting >= ngx_omni_pg_conf->pg_queue_size) {
-        ngx_free(query);
+        ngx_omni_pg_query_free(query);
         ngx_omni_pg_stats->rejected++;
         return NULL;
     }
-
-    query->wait.handler = ngx_omni_pg_query_wait;
-    query->wait.data = query;
-    query->wait.log = ngx_cycle->log;
-    ngx_add_timer(&query->wait, ngx_omni_pg_conf->pg_timeout);
 
     ngx_queue_insert_tail(&ngx_omni_pg_waiting, &query->queue);
     ngx_omni_pg_nwaiting++;
@@ -287,7 +300,7 @@ ngx_omni_pg_query(ngx_uint_t stmt, ngx_uint_t nparams, ngx_str_t *params,
 void
 ngx_omni_pg_query_abandon(ngx_omni_pg_query_t *q)
 {
-    if (q->queue.next != NULL && q->wait.timer_set) {
+    if (q->queue.next != NULL) {
         /* still waiting: nothing was sent, forget it */
         ngx_queue_remove(&q->queue);
         ngx_omni_pg_nwaiting--;
@@ -298,6 +311,10 @@ ngx_omni_pg_query_abandon(ngx_omni_pg_query_t *q)
 
     /* in flight: its answer is read and dropped */
     q->abandoned = 1;
+
+    if (q->deadline.timer_set) {
+        ngx_del_timer(&q->deadline);
+    }
 }
 
 
@@ -444,7 +461,8 @@ ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
 
 ngx_int_t
 ngx_omni_pg_listen(const char *channel, ngx_omni_pg_notify_pt notify,
-    ngx_omni_pg_conn_event_pt reconnected, void *data)
+    ngx_omni_pg_conn_event_pt reconnected, ngx_omni_pg_conn_event_pt lost,
+    void *data)
 {
     size_t               len;
     const char          *p;
@@ -477,6 +495,7 @@ ngx_omni_pg_listen(const char *channel, ngx_omni_pg_notify_pt notify,
 
     pc->notify = notify;
     pc->ready = reconnected;
+    pc->lost = lost;
     pc->ev_data = data;
 
     ngx_omni_pg_connect(pc);
@@ -787,7 +806,7 @@ ngx_omni_pg_setup_next(ngx_omni_pg_conn_t *pc, PGresult *res)
 
         if (pc->listen || stmt >= NGX_OMNI_STMT_N) {
             pc->in_setup = 0;
-            pc->backoff = NGX_OMNI_PG_BACKOFF_MIN;
+            pc->backoff = 0;
             ngx_omni_pg_idle(pc);
 
             if (pc->ready && pc->state == NGX_OMNI_PG_READY) {
@@ -924,6 +943,8 @@ ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
 static void
 ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
 {
+    ngx_int_t         more;
+    ngx_uint_t        eof;
     PGresult         *res;
     PGnotify         *n;
     ngx_str_t         channel, payload;
@@ -932,15 +953,31 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
     /*
      * Edge-triggered: one PQconsumeInput() reads what one recv() gives, and
      * a reply longer than that would wait forever for an edge that never
-     * comes.  Read until the socket has nothing more.
+     * comes.  Read until the socket has nothing more.  The server's close
+     * too: a last message and the close come in one edge (a terminated
+     * backend, a restart), and libpq only sees the close on its next read;
+     * missed, an idle connection would look alive until it is used.
      */
-    do {
+    eof = 0;
+
+    for ( ;; ) {
         if (PQconsumeInput(pc->pg) == 0) {
             ngx_omni_pg_broken(pc, "read", NGX_ERROR);
             return;
         }
 
-    } while (ngx_omni_pg_more_input(pc));
+        more = ngx_omni_pg_more_input(pc);
+
+        if (more == NGX_AGAIN) {
+            break;
+        }
+
+        if (more == NGX_DONE && eof++) {
+            /* libpq read nothing more and still took it for a link */
+            ngx_omni_pg_broken(pc, "read", NGX_ERROR);
+            return;
+        }
+    }
 
     while ((n = PQnotifies(pc->pg)) != NULL) {
         if (pc->notify) {
@@ -1009,20 +1046,34 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
 }
 
 
-/* bytes still in the socket, or already decrypted inside OpenSSL */
-static ngx_uint_t
+/*
+ * NGX_OK: bytes still in the socket, or already decrypted inside OpenSSL;
+ * NGX_DONE: the server closed the connection; NGX_AGAIN: nothing now.
+ */
+static ngx_int_t
 ngx_omni_pg_more_input(ngx_omni_pg_conn_t *pc)
 {
-    SSL     *ssl;
-    u_char   b;
+    SSL      *ssl;
+    u_char    b;
+    ssize_t   n;
 
     ssl = PQsslStruct(pc->pg, "OpenSSL");
 
     if (ssl && SSL_pending(ssl) > 0) {
-        return 1;
+        return NGX_OK;
     }
 
-    return recv(PQsocket(pc->pg), &b, 1, MSG_PEEK|MSG_DONTWAIT) > 0;
+    n = recv(PQsocket(pc->pg), &b, 1, MSG_PEEK|MSG_DONTWAIT);
+
+    if (n > 0) {
+        return NGX_OK;
+    }
+
+    if (n == 0 || ngx_socket_errno != NGX_EAGAIN) {
+        return NGX_DONE;
+    }
+
+    return NGX_AGAIN;
 }
 
 
@@ -1094,10 +1145,6 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
 
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
-
-        if (query->wait.timer_set) {
-            ngx_del_timer(&query->wait);
-        }
 
         if (ngx_omni_pg_run(pc, query, 0) != NGX_OK) {
             /* the link broke under it: this query's answer is that */
@@ -1186,13 +1233,14 @@ ngx_omni_pg_timer(ngx_event_t *ev)
 
 /*
  * The link failed, timed out, or the schema is stale: answer what was in
- * flight with rc, close, and come back after a back-off that doubles up
- * to 5 s.
+ * flight with rc, close, and come back: at once the first time, then
+ * after a back-off that doubles up to NGX_OMNI_PG_BACKOFF_MAX.
  */
 static void
 ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
 {
     void                    *data;
+    ngx_msec_t               delay;
     ngx_uint_t               in_setup;
     ngx_omni_pg_query_t     *query;
     ngx_omni_pg_handler_pt   handler;
@@ -1243,9 +1291,13 @@ ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
         return;
     }
 
+    delay = pc->backoff;
+    pc->backoff = delay ? ngx_min(delay * 2, NGX_OMNI_PG_BACKOFF_MAX)
+                        : NGX_OMNI_PG_BACKOFF_MIN;
+
+    /* a zero timer: the next turn of the event loop, never from in here */
     pc->timer.cancelable = 1;
-    ngx_add_timer(&pc->timer, pc->backoff);
-    pc->backoff = ngx_min(pc->backoff * 2, NGX_OMNI_PG_BACKOFF_MAX);
+    ngx_add_timer(&pc->timer, delay);
 }
 
 
@@ -1281,26 +1333,39 @@ ngx_omni_pg_close(ngx_omni_pg_conn_t *pc)
 }
 
 
+/* the query's time is up: 504 now, wherever it is */
 static void
-ngx_omni_pg_query_wait(ngx_event_t *ev)
+ngx_omni_pg_query_timeout(ngx_event_t *ev)
 {
     ngx_omni_pg_query_t  *q = ev->data;
 
-    ngx_queue_remove(&q->queue);
-    ngx_omni_pg_nwaiting--;
     ngx_omni_pg_stats->timeouts++;
-    ngx_omni_pg_update_gauges();
 
+    if (q->queue.next != NULL) {
+        /* still waiting for a connection: nothing was sent */
+        ngx_queue_remove(&q->queue);
+        ngx_omni_pg_nwaiting--;
+        ngx_omni_pg_update_gauges();
+
+        q->handler(q->data, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
+        ngx_omni_pg_query_free(q);
+        return;
+    }
+
+    /*
+     * Running: the connection still owns it, drops the late answer, and is
+     * closed by its own timer if the server stays silent.
+     */
+    q->abandoned = 1;
     q->handler(q->data, NGX_HTTP_GATEWAY_TIME_OUT, NULL);
-    ngx_omni_pg_query_free(q);
 }
 
 
 static void
 ngx_omni_pg_query_free(ngx_omni_pg_query_t *q)
 {
-    if (q->wait.timer_set) {
-        ngx_del_timer(&q->wait);
+    if (q->deadline.timer_set) {
+        ngx_del_timer(&q->deadline);
     }
 
     ngx_free(q);
@@ -1319,10 +1384,6 @@ ngx_omni_pg_fail_queue(ngx_int_t rc)
 
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
-
-        if (query->wait.timer_set) {
-            ngx_del_timer(&query->wait);
-        }
 
         query->handler(query->data, rc, NULL);
         ngx_omni_pg_query_free(query);

@@ -92,10 +92,13 @@ ngx_int_t ngx_omni_pg_conn_simple(ngx_omni_pg_conn_t *pc, const char *sql,
 ngx_int_t ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
     ngx_uint_t nchunks, ngx_omni_pg_handler_pt handler, void *data);
 
-/* LISTEN channel on its own connection; on every (re)connect: reconnected() */
+/*
+ * LISTEN channel on its own connection; on every (re)connect:
+ * reconnected(), on every loss (notifications missed from now): lost()
+ */
 ngx_int_t ngx_omni_pg_listen(const char *channel,
     ngx_omni_pg_notify_pt notify, ngx_omni_pg_conn_event_pt reconnected,
-    void *data);
+    ngx_omni_pg_conn_event_pt lost, void *data);
 
 /*
  * Counters, written where ngx_omni_stats_init_process() points them: this

@@ -112,13 +112,12 @@ ngx_omni_pixel_handler(ngx_http_request_t *r, ngx_str_t *path)
 static ngx_int_t
 ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
 {
-    u_char           *buf;
-    u_char            args[OMNI_BEACON_ROW_MAX], props[OMNI_BEACON_ROW_MAX];
-    u_char            row[OMNI_BEACON_ROW_MAX];
-    size_t            len;
-    ngx_int_t         rc;
-    omni_beacon_t     b;
-    ngx_table_elt_t  *cc;
+    u_char         *buf;
+    u_char          args[OMNI_BEACON_ROW_MAX], props[OMNI_BEACON_ROW_MAX];
+    u_char          row[OMNI_BEACON_ROW_MAX];
+    size_t          len;
+    ngx_int_t       rc;
+    omni_beacon_t   b;
 
     ngx_omni_tag(r, NGX_OMNI_EP_PIXEL_GIF);
 
@@ -163,6 +162,15 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
     } else {
         ngx_omni_pixel_keep(row, len);
     }
+
+    return ngx_omni_pixel_send_gif(r);
+}
+
+
+ngx_int_t
+ngx_omni_pixel_send_gif(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *cc;
 
     cc = ngx_list_push(&r->headers_out.headers);
     if (cc == NULL) {

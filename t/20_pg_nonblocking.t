@@ -8,6 +8,7 @@ use warnings;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
+use Time::HiRes qw(time);
 use lib 't/lib';
 use Omni::Test;
 
@@ -112,5 +113,68 @@ $t->wait_until(sub {
     $t->get('/omni/api/v1/members', { token => $ta->{admin_token} })
         ->{status} == 200
 }, 15, 'the pool reconnects when PostgreSQL is back');
+
+# PostgreSQL frozen (every process stopped, as a hung host would be): the
+# API answers 504 at omni_pg_timeout from the request's arrival, the
+# query that runs as well as the one waiting for a connection behind it.
+my $u = $t->start_second_nginx(workers => 1, http_extra => q{
+    omni_pg_pool_size 1;
+    omni_pg_timeout 2s;
+});
+my %hdr = (Authorization => "Bearer $ta->{admin_token}");
+$u->wait_until(sub {
+    $u->get('/omni/api/v1/branches', { headers => \%hdr })->{status} == 200
+}, 10, 'the second nginx answers');
+
+sub pg_pids {
+    open my $fh, '<', "$t->{pg}/data/postmaster.pid" or die "postmaster: $!";
+    my $master = <$fh>;
+    chomp $master;
+    my @children;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $s, '<', $stat or next;
+        my ($pid, $ppid) = (<$s> // '') =~ /^(\d+) \(.*\) \S (\d+)/ or next;
+        push @children, $pid if $ppid == $master;
+    }
+    return ($master, @children);
+}
+
+sub send_get {
+    my ($path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $u->port, Proto => 'tcp') or die "connect: $!";
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Authorization: Bearer $ta->{admin_token}\r\n"
+        . "Connection: close\r\n\r\n";
+    return $s;
+}
+
+my @frozen = pg_pids();
+kill 'STOP', @frozen;
+my $t0 = time;
+my @socks = (send_get('/omni/api/v1/branches'),
+             send_get('/omni/api/v1/members'));
+my %took;
+my $sel = IO::Select->new(@socks);
+while ($sel->count && time < $t0 + 15) {
+    for my $s ($sel->can_read(0.01)) {
+        $took{$s} = time - $t0;
+        $sel->remove($s);
+    }
+}
+my @answers = map { read_all($_) } @socks;
+kill 'CONT', reverse @frozen;
+
+for my $i (0, 1) {
+    my $what = $i ? 'the query waiting behind it' : 'the running query';
+    like($answers[$i], qr{^HTTP/1\.1 504}, "$what: 504");
+    like($answers[$i], qr{"code":"timeout"}, "$what: JSON");
+    note(sprintf '%s answered after %.2f s', $what, $took{$socks[$i]} // -1);
+    cmp_ok(abs(($took{$socks[$i]} // 99) - 2), '<', 0.5,
+        "$what: at omni_pg_timeout (2 s), not later");
+}
+$u->wait_until(sub {
+    $u->get('/omni/api/v1/branches', { headers => \%hdr })->{status} == 200
+}, 15, 'the pool comes back when PostgreSQL thaws');
 
 done_testing();

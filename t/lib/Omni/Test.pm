@@ -131,23 +131,9 @@ http {
     server {
         listen 127.0.0.1:$self->{port};
 
-        location /omni/ {
-            omni;
-            client_max_body_size 1m;
-            client_body_buffer_size 1m;
-            error_page 400 401 403 404 405 408 411 413 414 415 429 500 502 503 504 /omni_error;
-        }
-        location = /omni/status {
-            omni_status;
-            allow 127.0.0.1;
-            allow ::1;
-            deny all;
-            error_page 403 405 /omni_error;
-        }
-        location = /omni_error {
-            internal;
-            omni_error;
-        }
+        # the shipped locations, as operators include them
+        include $TOP/conf/omni_locations.conf;
+
         location /shop/ {
             alias $TOP/conf/demo-shop/;
         }
