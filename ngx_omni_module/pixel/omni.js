@@ -77,22 +77,28 @@
     return ev;
   }
 
+  // url and ref go last: when a query must be cut to fit 8,000 characters,
+  // only the end of the page's address is lost, never the time, the phone,
+  // the email or the props
   function gif(ev) {
-    var q = ['ev', 'vid', 'url', 'ref', 'ts', 'ph', 'em'].filter(function (k) {
+    var q = ['ev', 'vid', 'ts', 'ph', 'em'].filter(function (k) {
       return ev[k] !== undefined;
     }).map(function (k) {
-      var v = String(ev[k]);
-      if (k === 'url' || k === 'ref') {
-        v = v.slice(0, 2048);
-      }
-      return k + '=' + encodeURIComponent(v);
+      return k + '=' + encodeURIComponent(String(ev[k]));
     });
     var props = ev.props || {};
     for (var p in props) {
       q.push('p.' + encodeURIComponent(p) + '=' +
              encodeURIComponent(String(props[p]).slice(0, 512)));
     }
-    new Image().src = base + '/px/' + key + '.gif?' + q.join('&').slice(0, 8000);
+    ['url', 'ref'].forEach(function (k) {
+      if (ev[k] !== undefined) {
+        q.push(k + '=' + encodeURIComponent(String(ev[k]).slice(0, 2048)));
+      }
+    });
+    // a cut never leaves half of a %XX escape behind
+    var s = q.join('&').slice(0, 8000).replace(/%[0-9A-Fa-f]?$/, '');
+    new Image().src = base + '/px/' + key + '.gif?' + s;
   }
 
   function send(batch) {
