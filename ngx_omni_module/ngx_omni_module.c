@@ -6,7 +6,9 @@
  */
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_pg.h"
+#include "ngx_omni_http.h"
+#include "ngx_omni_api.h"
+#include "ngx_omni_beacon.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_pixel.h"

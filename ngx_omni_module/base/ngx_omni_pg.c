@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
 #include "ngx_omni_stmt.h"
 
 

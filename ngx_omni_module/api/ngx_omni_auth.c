@@ -9,6 +9,8 @@
 #include <openssl/sha.h>
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_http.h"
+#include "ngx_omni_api.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 

@@ -11,6 +11,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
+
 #include "ngx_omni_module.h"
 #include "ngx_omni_pg.h"
 
@@ -64,6 +66,9 @@ ngx_int_t ngx_omni_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_omni_stats_init_process(ngx_cycle_t *cycle);
 void ngx_omni_stats_request(ngx_uint_t endpoint, ngx_uint_t status,
     ngx_msec_int_t elapsed_ms);
+
+/* GET /omni/status: the counters, as Prometheus text */
+ngx_int_t ngx_omni_status_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_OMNI_STATS_H_INCLUDED_ */

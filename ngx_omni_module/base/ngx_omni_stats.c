@@ -6,6 +6,7 @@
  */
 
 #include "ngx_omni_stats.h"
+#include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_pixel.h"
 

@@ -6,6 +6,8 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_http.h"
+#include "ngx_omni_api.h"
 #include "ngx_omni_stmt.h"
 
 

@@ -18,6 +18,7 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
 #include "ngx_omni_cache.h"
 
 

@@ -7,6 +7,8 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_http.h"
+#include "ngx_omni_beacon.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_pixel.h"
 #include "omni_beacon.h"

@@ -7,6 +7,8 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_http.h"
+#include "ngx_omni_api.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "omni_json_shape.h"

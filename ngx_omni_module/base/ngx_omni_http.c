@@ -6,6 +6,7 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_http.h"
 #include "omni_json_shape.h"
 
 

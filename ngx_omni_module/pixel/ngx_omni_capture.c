@@ -8,6 +8,7 @@
  */
 
 #include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_pixel.h"
