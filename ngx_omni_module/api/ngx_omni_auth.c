@@ -10,9 +10,10 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_http.h"
-#include "ngx_omni_api.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
+#include "ngx_omni_api_kit.h"
+#include "ngx_omni_auth.h"
 
 
 #define NGX_OMNI_TOKEN_MIN  16
@@ -26,7 +27,7 @@ static ngx_int_t ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
 
 
 ngx_int_t
-ngx_omni_auth(ngx_omni_ctx_t *ctx, ngx_omni_api_handler_pt next)
+ngx_omni_auth(ngx_omni_ctx_t *ctx)
 {
     size_t               len;
     u_char              *p, *last, hex[2 + 64 + 1];
@@ -85,7 +86,7 @@ ngx_omni_auth(ngx_omni_ctx_t *ctx, ngx_omni_api_handler_pt next)
                               &ctx->cache_gen)
         == NGX_OK && len == sizeof(ngx_omni_member_t))
     {
-        return next(ctx);
+        return NGX_OK;
     }
 
     /* bytea in hex input form */
@@ -97,12 +98,13 @@ ngx_omni_auth(ngx_omni_ctx_t *ctx, ngx_omni_api_handler_pt next)
     param.data = hex;
     param.len = 2 + 64;
 
-    ctx->next = next;
     ctx->query = ngx_omni_pg_query(NGX_OMNI_STMT_AUTH_TOKEN, 1, &param,
                                    ngx_omni_auth_loaded, ctx);
 
     if (ctx->query == NULL) {
-        return ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+        ctx->rc = ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NULL);
+        return NGX_DECLINED;
     }
 
     return NGX_DONE;
@@ -117,7 +119,8 @@ ngx_omni_auth_loaded(void *data, ngx_int_t rc, PGresult *res)
     ctx->query = NULL;
 
     if (rc != NGX_OK) {
-        rc = ngx_omni_api_pg_error(ctx, rc, res);
+        ctx->rc = ngx_omni_api_pg_error(ctx, rc, res);
+        rc = NGX_DECLINED;
 
     } else if (PQntuples(res) != 1
                || ngx_omni_auth_member(&ctx->member, res) != NGX_OK)
@@ -129,13 +132,9 @@ ngx_omni_auth_loaded(void *data, ngx_int_t rc, PGresult *res)
         ngx_omni_cache_store(NGX_OMNI_CACHE_TOKEN, ctx->token_sha256, 32,
                              ctx->member.tenant_id, ctx->cache_gen,
                              &ctx->member, sizeof(ngx_omni_member_t));
-
-        rc = ctx->next(ctx);
     }
 
-    if (rc != NGX_DONE) {
-        ngx_omni_finalize(ctx, rc);
-    }
+    ctx->resume(ctx, rc);
 }
 
 
@@ -206,5 +205,5 @@ ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
     ngx_str_set(&r->headers_out.www_authenticate->value,
                 "Bearer realm=\"omni\"");
 
-    return ngx_omni_send_error(r, NGX_HTTP_UNAUTHORIZED, code, "%s", message);
+    return ngx_omni_fail(ctx, NGX_HTTP_UNAUTHORIZED, code, "%s", message);
 }

@@ -8,8 +8,9 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_http.h"
-#include "ngx_omni_api.h"
 #include "ngx_omni_stmt.h"
+#include "ngx_omni_api_kit.h"
+#include "ngx_omni_customers.h"
 #include "omni_phone.h"
 
 

@@ -7,8 +7,9 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_http.h"
-#include "ngx_omni_api.h"
 #include "ngx_omni_stmt.h"
+#include "ngx_omni_api_kit.h"
+#include "ngx_omni_pixel_log.h"
 
 
 #define NGX_OMNI_PIXEL_LOG_PAGE  100

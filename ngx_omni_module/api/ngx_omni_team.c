@@ -11,9 +11,10 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_http.h"
-#include "ngx_omni_api.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
+#include "ngx_omni_api_kit.h"
+#include "ngx_omni_team.h"
 #include "omni_json_shape.h"
 
 
