@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "omni_model.h"
+#include "ngx_omni_api_routes.h"
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
@@ -64,23 +65,18 @@ typedef struct {
 } ngx_omni_member_t;
 
 
-/* endpoints, for per-endpoint metrics; keep in step with the names table */
+/*
+ * Endpoints, for per-endpoint metrics: both lists of
+ * ngx_omni_api_routes.h, so that NGX_OMNI_EP_OTHER is 0.
+ */
+#define NGX_OMNI_EP_ENUM(id, metric)  NGX_OMNI_EP_##id,
+#define NGX_OMNI_EP_ROUTE_ENUM(methods, pattern, id, metric, handler,       \
+                               features, admin_writes)                      \
+    NGX_OMNI_EP_##id,
+
 enum {
-    NGX_OMNI_EP_OTHER = 0,
-    NGX_OMNI_EP_PIXEL_GIF,
-    NGX_OMNI_EP_PIXEL_POST,
-    NGX_OMNI_EP_PIXEL_JS,
-    NGX_OMNI_EP_ME,
-    NGX_OMNI_EP_BRANCHES,
-    NGX_OMNI_EP_MEMBERS,
-    NGX_OMNI_EP_MEMBER,
-    NGX_OMNI_EP_TOKENS,
-    NGX_OMNI_EP_CUSTOMERS,
-    NGX_OMNI_EP_CUSTOMER,
-    NGX_OMNI_EP_PIXEL_LOGS,
-    NGX_OMNI_EP_STATUS,
-    NGX_OMNI_EP_CHANNELS,
-    NGX_OMNI_EP_CHANNEL,
+    NGX_OMNI_ENDPOINTS(NGX_OMNI_EP_ENUM)
+    NGX_OMNI_API_ROUTES(NGX_OMNI_EP_ROUTE_ENUM)
     NGX_OMNI_EP_N
 };
 

@@ -28,38 +28,12 @@ static ngx_int_t ngx_omni_api_allow_header(ngx_http_request_t *r,
 static void ngx_omni_api_cleanup(void *data);
 
 
+#define NGX_OMNI_API_ROUTE(methods, pattern, id, metric, handler,         \
+                           features, admin_writes)                          \
+    { methods, pattern, NGX_OMNI_EP_##id, handler, features, admin_writes },
+
 static ngx_omni_route_t  ngx_omni_routes[] = {
-
-    { NGX_HTTP_GET, "me", NGX_OMNI_EP_ME,
-      ngx_omni_team_me, 0, 0 },
-
-    { NGX_HTTP_GET|NGX_HTTP_POST, "branches", NGX_OMNI_EP_BRANCHES,
-      ngx_omni_team_branches, 0, 1 },
-
-    { NGX_HTTP_GET|NGX_HTTP_POST, "members", NGX_OMNI_EP_MEMBERS,
-      ngx_omni_team_members, 0, 1 },
-
-    { NGX_HTTP_PATCH|NGX_HTTP_DELETE, "members/*", NGX_OMNI_EP_MEMBER,
-      ngx_omni_team_member, 0, 1 },
-
-    { NGX_HTTP_POST, "members/*/tokens", NGX_OMNI_EP_TOKENS,
-      ngx_omni_team_tokens, 0, 1 },
-
-    { NGX_HTTP_GET|NGX_HTTP_POST, "channels", NGX_OMNI_EP_CHANNELS,
-      ngx_omni_channels, 0, 1 },
-
-    { NGX_HTTP_GET|NGX_HTTP_PATCH, "channels/*", NGX_OMNI_EP_CHANNEL,
-      ngx_omni_channel, 0, 1 },
-
-    { NGX_HTTP_GET, "customers", NGX_OMNI_EP_CUSTOMERS,
-      ngx_omni_customers_find, 0, 0 },
-
-    { NGX_HTTP_GET, "customers/*", NGX_OMNI_EP_CUSTOMER,
-      ngx_omni_customers_get, 0, 0 },
-
-    { NGX_HTTP_GET, "pixel/logs", NGX_OMNI_EP_PIXEL_LOGS,
-      ngx_omni_pixel_logs, OMNI_FEATURES_PIXEL, 0 },
-
+    NGX_OMNI_API_ROUTES(NGX_OMNI_API_ROUTE)
     { 0, NULL, 0, NULL, 0, 0 }
 };
 

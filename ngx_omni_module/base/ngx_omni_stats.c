@@ -20,22 +20,14 @@ static u_char *ngx_omni_stats_cache(u_char *p);
 ngx_omni_stats_t  *ngx_omni_stats;
 
 
+#define NGX_OMNI_EP_NAME(id, metric)  metric,
+#define NGX_OMNI_EP_ROUTE_NAME(methods, pattern, id, metric, handler,       \
+                               features, admin_writes)                      \
+    metric,
+
 static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
-    "other",
-    "pixel_gif",
-    "pixel_post",
-    "pixel_js",
-    "me",
-    "branches",
-    "members",
-    "member",
-    "tokens",
-    "customers",
-    "customer",
-    "pixel_logs",
-    "status",
-    "channels",
-    "channel"
+    NGX_OMNI_ENDPOINTS(NGX_OMNI_EP_NAME)
+    NGX_OMNI_API_ROUTES(NGX_OMNI_EP_ROUTE_NAME)
 };
 
 /* upper bounds in ms; the last bucket is +Inf */

@@ -1,0 +1,58 @@
+
+/*
+ * Every endpoint of the module, in one place: its metric name on
+ * /omni/status and, for the JSON API, its route.  Nothing is kept in step
+ * by hand: ngx_omni_module.h numbers both lists (NGX_OMNI_EP_*),
+ * ngx_omni_stats.c names them, ngx_omni_api.c makes the route table.
+ */
+
+#ifndef _NGX_OMNI_API_ROUTES_H_INCLUDED_
+#define _NGX_OMNI_API_ROUTES_H_INCLUDED_
+
+
+/*
+ * The endpoints outside the JSON API: X(id, metric).  OTHER comes first:
+ * it is endpoint 0, a request of ours that nothing else claimed.
+ */
+#define NGX_OMNI_ENDPOINTS(X)                                               \
+    X(OTHER,       "other")                                                 \
+    X(PIXEL_GIF,   "pixel_gif")                                             \
+    X(PIXEL_POST,  "pixel_post")                                            \
+    X(PIXEL_JS,    "pixel_js")                                              \
+    X(STATUS,      "status")
+
+
+/*
+ * The JSON API below /omni/api/v1/:
+ *
+ *   X(methods, pattern, id, metric, handler, features, admin_writes)
+ *
+ * A '*' of a pattern takes one segment of digits (ctx->args).  features:
+ * the tenant's plan holds one of these (0: any plan).  admin_writes: only
+ * an admin may use a method other than GET.
+ */
+#define NGX_OMNI_API_ROUTES(X)                                              \
+    X(NGX_HTTP_GET, "me",                                                   \
+      ME, "me", ngx_omni_team_me, 0, 0)                                     \
+    X(NGX_HTTP_GET|NGX_HTTP_POST, "branches",                               \
+      BRANCHES, "branches", ngx_omni_team_branches, 0, 1)                   \
+    X(NGX_HTTP_GET|NGX_HTTP_POST, "members",                                \
+      MEMBERS, "members", ngx_omni_team_members, 0, 1)                      \
+    X(NGX_HTTP_PATCH|NGX_HTTP_DELETE, "members/*",                          \
+      MEMBER, "member", ngx_omni_team_member, 0, 1)                         \
+    X(NGX_HTTP_POST, "members/*/tokens",                                    \
+      TOKENS, "tokens", ngx_omni_team_tokens, 0, 1)                         \
+    X(NGX_HTTP_GET, "customers",                                            \
+      CUSTOMERS, "customers", ngx_omni_customers_find, 0, 0)                \
+    X(NGX_HTTP_GET, "customers/*",                                          \
+      CUSTOMER, "customer", ngx_omni_customers_get, 0, 0)                   \
+    X(NGX_HTTP_GET, "pixel/logs",                                           \
+      PIXEL_LOGS, "pixel_logs", ngx_omni_pixel_logs,                        \
+      OMNI_FEATURES_PIXEL, 0)                                               \
+    X(NGX_HTTP_GET|NGX_HTTP_POST, "channels",                               \
+      CHANNELS, "channels", ngx_omni_channels, 0, 1)                        \
+    X(NGX_HTTP_GET|NGX_HTTP_PATCH, "channels/*",                            \
+      CHANNEL, "channel", ngx_omni_channel, 0, 1)
+
+
+#endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */
