@@ -71,7 +71,7 @@ typedef struct {
  */
 #define NGX_OMNI_EP_ENUM(id, metric)  NGX_OMNI_EP_##id,
 #define NGX_OMNI_EP_ROUTE_ENUM(methods, pattern, id, metric, handler,       \
-                               features, admin_writes)                      \
+                               resource, features, admin_writes)            \
     NGX_OMNI_EP_##id,
 
 enum {

@@ -10,6 +10,7 @@
 #include "ngx_omni_api.h"
 #include "ngx_omni_api_kit.h"
 #include "ngx_omni_auth.h"
+#include "ngx_omni_crud.h"
 #include "ngx_omni_team.h"
 #include "ngx_omni_channels.h"
 #include "ngx_omni_customers.h"
@@ -29,12 +30,13 @@ static void ngx_omni_api_cleanup(void *data);
 
 
 #define NGX_OMNI_API_ROUTE(methods, pattern, id, metric, handler,         \
-                           features, admin_writes)                          \
-    { methods, pattern, NGX_OMNI_EP_##id, handler, features, admin_writes },
+                           resource, features, admin_writes)                \
+    { methods, pattern, NGX_OMNI_EP_##id, handler, resource, features,      \
+      admin_writes },
 
 static ngx_omni_route_t  ngx_omni_routes[] = {
     NGX_OMNI_API_ROUTES(NGX_OMNI_API_ROUTE)
-    { 0, NULL, 0, NULL, 0, 0 }
+    { 0, NULL, 0, NULL, NULL, 0, 0 }
 };
 
 

@@ -40,6 +40,7 @@ typedef struct {
     char                     *pattern;
     ngx_uint_t                endpoint;    /* NGX_OMNI_EP_* for metrics */
     ngx_omni_api_handler_pt   handler;
+    void                     *resource;    /* a generic handler's row */
     uint32_t                  features;    /* any of these plan features */
     ngx_uint_t                admin_writes;  /* only admins change it */
 } ngx_omni_route_t;

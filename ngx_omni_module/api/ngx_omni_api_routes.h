@@ -25,34 +25,36 @@
 /*
  * The JSON API below /omni/api/v1/:
  *
- *   X(methods, pattern, id, metric, handler, features, admin_writes)
+ *   X(methods, pattern, id, metric, handler, resource, features,
+ *     admin_writes)
  *
- * A '*' of a pattern takes one segment of digits (ctx->args).  features:
- * the tenant's plan holds one of these (0: any plan).  admin_writes: only
- * an admin may use a method other than GET.
+ * A '*' of a pattern takes one segment of digits (ctx->args).  resource:
+ * the row a generic handler serves (ngx_omni_crud's), else NULL.
+ * features: the tenant's plan holds one of these (0: any plan).
+ * admin_writes: only an admin may use a method other than GET.
  */
 #define NGX_OMNI_API_ROUTES(X)                                              \
     X(NGX_HTTP_GET, "me",                                                   \
-      ME, "me", ngx_omni_team_me, 0, 0)                                     \
+      ME, "me", ngx_omni_team_me, NULL, 0, 0)                               \
     X(NGX_HTTP_GET|NGX_HTTP_POST, "branches",                               \
-      BRANCHES, "branches", ngx_omni_team_branches, 0, 1)                   \
+      BRANCHES, "branches", ngx_omni_crud, &ngx_omni_team_branches, 0, 1)   \
     X(NGX_HTTP_GET|NGX_HTTP_POST, "members",                                \
-      MEMBERS, "members", ngx_omni_team_members, 0, 1)                      \
+      MEMBERS, "members", ngx_omni_crud, &ngx_omni_team_members, 0, 1)      \
     X(NGX_HTTP_PATCH|NGX_HTTP_DELETE, "members/*",                          \
-      MEMBER, "member", ngx_omni_team_member, 0, 1)                         \
+      MEMBER, "member", ngx_omni_crud, &ngx_omni_team_members, 0, 1)        \
     X(NGX_HTTP_POST, "members/*/tokens",                                    \
-      TOKENS, "tokens", ngx_omni_team_tokens, 0, 1)                         \
+      TOKENS, "tokens", ngx_omni_team_tokens, NULL, 0, 1)                   \
     X(NGX_HTTP_GET, "customers",                                            \
-      CUSTOMERS, "customers", ngx_omni_customers_find, 0, 0)                \
+      CUSTOMERS, "customers", ngx_omni_customers_find, NULL, 0, 0)          \
     X(NGX_HTTP_GET, "customers/*",                                          \
-      CUSTOMER, "customer", ngx_omni_customers_get, 0, 0)                   \
+      CUSTOMER, "customer", ngx_omni_customers_get, NULL, 0, 0)             \
     X(NGX_HTTP_GET, "pixel/logs",                                           \
-      PIXEL_LOGS, "pixel_logs", ngx_omni_pixel_logs,                        \
+      PIXEL_LOGS, "pixel_logs", ngx_omni_pixel_logs, NULL,                  \
       OMNI_FEATURES_PIXEL, 0)                                               \
     X(NGX_HTTP_GET|NGX_HTTP_POST, "channels",                               \
-      CHANNELS, "channels", ngx_omni_channels, 0, 1)                        \
+      CHANNELS, "channels", ngx_omni_crud, &ngx_omni_channels, 0, 1)        \
     X(NGX_HTTP_GET|NGX_HTTP_PATCH, "channels/*",                            \
-      CHANNEL, "channel", ngx_omni_channel, 0, 1)
+      CHANNEL, "channel", ngx_omni_crud, &ngx_omni_channels, 0, 1)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */

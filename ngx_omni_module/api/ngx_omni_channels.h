@@ -11,11 +11,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_omni_api_kit.h"
+#include "ngx_omni_crud.h"
 
 
-ngx_int_t ngx_omni_channels(ngx_omni_ctx_t *ctx);
-ngx_int_t ngx_omni_channel(ngx_omni_ctx_t *ctx);
+/* the row of ngx_omni_crud: GET|POST channels, GET|PATCH one */
+extern ngx_omni_crud_t  ngx_omni_channels;
 
 
 #endif /* _NGX_OMNI_CHANNELS_H_INCLUDED_ */

@@ -2,7 +2,8 @@
 /*
  * Team set-up: the caller (/me), branches, members and their tokens.
  * Reads are open to every member of the tenant; the router lets only
- * admins write.  A write bumps the tenant's cache generation before it
+ * admins write.  Branches and members are plain resources (rows for
+ * ngx_omni_crud); a write bumps the tenant's cache generation before it
  * answers, so the caller's next request already sees it (other hosts
  * follow through NOTIFY).
  */
@@ -14,6 +15,7 @@
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_api_kit.h"
+#include "ngx_omni_crud.h"
 #include "ngx_omni_team.h"
 #include "omni_json_shape.h"
 
@@ -21,8 +23,6 @@
 #define NGX_OMNI_TOKEN_BYTES  24
 
 
-static ngx_int_t ngx_omni_team_write(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
-    ngx_uint_t status, ngx_uint_t nparams, ngx_str_t *params);
 static ngx_int_t ngx_omni_team_token_made(ngx_omni_ctx_t *ctx,
     PGresult *res);
 
@@ -32,16 +32,32 @@ static const omni_json_field_t  ngx_omni_branch_shape[] = {
     { NULL, 0, 0, 0 }
 };
 
-/* no body, or an empty object: a token has nothing to choose */
-static const omni_json_field_t  ngx_omni_token_shape[] = {
-    { NULL, 0, 0, 0 }
-};
-
 static const omni_json_field_t  ngx_omni_member_shape[] = {
     { "name",       OMNI_JT_STRING,   1, 200 },
     { "role",       OMNI_JT_ROLE,     1, 0 },
     { "branch_ids", OMNI_JT_ID_ARRAY, 0, OMNI_MAX_BRANCHES },
     { NULL, 0, 0, 0 }
+};
+
+/* no body, or an empty object: a token has nothing to choose */
+static const omni_json_field_t  ngx_omni_token_shape[] = {
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_omni_crud_t  ngx_omni_team_branches = {
+    ngx_omni_branch_shape, NULL,
+    NGX_OMNI_STMT_BRANCH_LIST, NGX_OMNI_STMT_BRANCH_CREATE,
+    NGX_OMNI_CRUD_NONE, NGX_OMNI_CRUD_NONE, NGX_OMNI_CRUD_NONE,
+    NGX_HTTP_CREATED, 1, NGX_OMNI_CRUD_NO_CACHE
+};
+
+ngx_omni_crud_t  ngx_omni_team_members = {
+    ngx_omni_member_shape, NULL,
+    NGX_OMNI_STMT_MEMBER_LIST, NGX_OMNI_STMT_MEMBER_CREATE,
+    NGX_OMNI_CRUD_NONE, NGX_OMNI_STMT_MEMBER_UPDATE,
+    NGX_OMNI_STMT_MEMBER_DELETE,
+    NGX_HTTP_CREATED, 1, NGX_OMNI_CRUD_NO_CACHE
 };
 
 
@@ -58,92 +74,6 @@ ngx_omni_team_me(ngx_omni_ctx_t *ctx)
     }
 
     return ngx_omni_api_query(ctx, NGX_OMNI_STMT_ME, NGX_HTTP_OK, 2, params);
-}
-
-
-ngx_int_t
-ngx_omni_team_branches(ngx_omni_ctx_t *ctx)
-{
-    ngx_str_t  params[2];
-
-    if (ctx->request->method == NGX_HTTP_GET) {
-        return ngx_omni_api_list(ctx, NGX_OMNI_STMT_BRANCH_LIST);
-    }
-
-    if (ngx_omni_api_check_body(ctx, ngx_omni_branch_shape, OMNI_JSON_CREATE)
-        != NGX_OK)
-    {
-        return ctx->rc;
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_json(ctx->request->pool, &params[1], ctx->body)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_omni_team_write(ctx, NGX_OMNI_STMT_BRANCH_CREATE,
-                               NGX_HTTP_CREATED, 2, params);
-}
-
-
-ngx_int_t
-ngx_omni_team_members(ngx_omni_ctx_t *ctx)
-{
-    ngx_str_t  params[2];
-
-    if (ctx->request->method == NGX_HTTP_GET) {
-        return ngx_omni_api_list(ctx, NGX_OMNI_STMT_MEMBER_LIST);
-    }
-
-    if (ngx_omni_api_check_body(ctx, ngx_omni_member_shape, OMNI_JSON_CREATE)
-        != NGX_OK)
-    {
-        return ctx->rc;
-    }
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_json(ctx->request->pool, &params[1], ctx->body)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_omni_team_write(ctx, NGX_OMNI_STMT_MEMBER_CREATE,
-                               NGX_HTTP_CREATED, 2, params);
-}
-
-
-ngx_int_t
-ngx_omni_team_member(ngx_omni_ctx_t *ctx)
-{
-    int64_t     id;
-    ngx_str_t   params[3];
-
-    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
-        return ctx->rc;
-    }
-
-    if (ctx->request->method == NGX_HTTP_DELETE) {
-        return ngx_omni_team_write(ctx, NGX_OMNI_STMT_MEMBER_DELETE,
-                                   NGX_HTTP_OK, 2, params);
-    }
-
-    if (ngx_omni_api_check_body(ctx, ngx_omni_member_shape, OMNI_JSON_UPDATE)
-        != NGX_OK)
-    {
-        return ctx->rc;
-    }
-
-    if (ngx_omni_param_json(ctx->request->pool, &params[2], ctx->body)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_omni_team_write(ctx, NGX_OMNI_STMT_MEMBER_UPDATE, NGX_HTTP_OK,
-                               3, params);
 }
 
 
@@ -253,15 +183,4 @@ ngx_omni_team_token_made(ngx_omni_ctx_t *ctx, PGresult *res)
     json[len++] = '\n';
 
     return ngx_omni_send_json(ctx->request, NGX_HTTP_CREATED, json, len);
-}
-
-
-static ngx_int_t
-ngx_omni_team_write(ngx_omni_ctx_t *ctx, ngx_uint_t stmt, ngx_uint_t status,
-    ngx_uint_t nparams, ngx_str_t *params)
-{
-    ctx->status = status;
-
-    return ngx_omni_api_query_with(ctx, stmt, nparams, params,
-                                   ngx_omni_api_written);
 }

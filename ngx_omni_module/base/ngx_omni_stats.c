@@ -22,7 +22,7 @@ ngx_omni_stats_t  *ngx_omni_stats;
 
 #define NGX_OMNI_EP_NAME(id, metric)  metric,
 #define NGX_OMNI_EP_ROUTE_NAME(methods, pattern, id, metric, handler,       \
-                               features, admin_writes)                      \
+                               resource, features, admin_writes)            \
     metric,
 
 static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
