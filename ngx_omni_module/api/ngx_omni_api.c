@@ -23,6 +23,7 @@ static void ngx_omni_api_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_omni_api_start(ngx_omni_ctx_t *ctx);
 static ngx_int_t ngx_omni_api_authorized(ngx_omni_ctx_t *ctx);
 static void ngx_omni_api_resume(ngx_omni_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_omni_api_outcome(ngx_omni_ctx_t *ctx, ngx_int_t rc);
 static void ngx_omni_api_finalize(ngx_omni_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_omni_api_allow_header(ngx_http_request_t *r,
     ngx_uint_t allowed);
@@ -56,6 +57,7 @@ ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
     ctx->endpoint = NGX_OMNI_EP_OTHER;
     ctx->request = r;
     ctx->resume = ngx_omni_api_resume;
+    ctx->rc = NGX_DONE;
     ngx_http_set_ctx(r, ctx, ngx_http_omni_module);
 
     cln = ngx_http_cleanup_add(r, 0);
@@ -183,10 +185,9 @@ ngx_omni_api_body_read(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
 
-    rc = ngx_omni_api_start(ctx);
+    rc = ngx_omni_api_outcome(ctx, ngx_omni_api_start(ctx));
 
     if (rc == NGX_DONE) {
-        /* a query is in flight: it comes back through ctx->resume */
         return;
     }
 
@@ -202,15 +203,11 @@ ngx_omni_api_start(ngx_omni_ctx_t *ctx)
 
     rc = ngx_omni_auth(ctx);
 
-    if (rc == NGX_OK) {
-        return ngx_omni_api_authorized(ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (rc == NGX_DECLINED) {
-        return ctx->rc;
-    }
-
-    return rc;
+    return ngx_omni_api_authorized(ctx);
 }
 
 
@@ -283,26 +280,49 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
 
 /*
  * A step that ended on an event of its own: the token's load (NGX_OK: the
- * member is known) or a query's answer.  NGX_DONE: another query is in
- * flight and comes back here in turn.
+ * member is known) or a query's answer.
  */
 static void
 ngx_omni_api_resume(ngx_omni_ctx_t *ctx, ngx_int_t rc)
 {
-    if (!ctx->authenticated) {
-        if (rc == NGX_OK) {
-            rc = ngx_omni_api_authorized(ctx);
-
-        } else if (rc == NGX_DECLINED) {
-            rc = ctx->rc;
-        }
+    if (!ctx->authenticated && rc == NGX_OK) {
+        rc = ngx_omni_api_authorized(ctx);
     }
+
+    rc = ngx_omni_api_outcome(ctx, rc);
 
     if (rc == NGX_DONE) {
         return;
     }
 
     ngx_omni_api_finalize(ctx, rc);
+}
+
+
+/*
+ * The rc to finalize with: a step's own, or that of the answer it sent;
+ * NGX_DONE while a query is in flight (it comes back through resume).
+ */
+static ngx_int_t
+ngx_omni_api_outcome(ngx_omni_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_http_request_t  *r;
+
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    if (ctx->rc != NGX_DONE || ctx->query) {
+        return ctx->rc;
+    }
+
+    /* nothing answered and nothing will: never leave a client hanging */
+    r = ctx->request;
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "omni: \"%V\" ended without an answer", &r->uri);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -319,6 +339,7 @@ ngx_omni_api_finalize(ngx_omni_ctx_t *ctx, ngx_int_t rc)
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
+
 
 static ngx_int_t
 ngx_omni_api_allow_header(ngx_http_request_t *r, ngx_uint_t allowed)

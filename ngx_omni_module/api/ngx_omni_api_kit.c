@@ -73,8 +73,8 @@ ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res)
     size_t   len;
 
     if (PQntuples(res) < 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0)) {
-        return ngx_omni_send_error(ctx->request, NGX_HTTP_NOT_FOUND,
-                                   "not_found", "No such resource");
+        return ngx_omni_fail(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                             "No such resource");
     }
 
     len = PQgetlength(res, 0, 0);
@@ -87,7 +87,17 @@ ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res)
     ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
     json[len] = '\n';
 
-    return ngx_omni_send_json(ctx->request, ctx->status, json, len + 1);
+    return ngx_omni_api_answer(ctx, ctx->status, json, len + 1);
+}
+
+
+ngx_int_t
+ngx_omni_api_answer(ngx_omni_ctx_t *ctx, ngx_uint_t status, u_char *json,
+    size_t len)
+{
+    ctx->rc = ngx_omni_send_json(ctx->request, status, json, len);
+
+    return NGX_DONE;
 }
 
 
@@ -107,22 +117,22 @@ ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
     r = ctx->request;
 
     if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
-        return ngx_omni_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
-                                   "The database did not answer in time");
+        return ngx_omni_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                             "The database did not answer in time");
     }
 
     if (rc == NGX_HTTP_SERVICE_UNAVAILABLE || res == NULL) {
         if (ngx_omni_pg_stats->schema_stale) {
-            return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "schema_outdated",
-                                       "The database schema is older than "
-                                       "this server; run the migrations");
+            return ngx_omni_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "schema_outdated",
+                                 "The database schema is older than "
+                                 "this server; run the migrations");
         }
 
-        return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   "database_unavailable",
-                                   "The database is busy or unreachable; "
-                                   "retry shortly");
+        return ngx_omni_fail(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "database_unavailable",
+                             "The database is busy or unreachable; "
+                             "retry shortly");
     }
 
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -141,20 +151,20 @@ ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
         status = ngx_atoi((u_char *) state + 2, 3);
 
         if (status >= 400 && status <= 599) {
-            return ngx_omni_send_error(r, status, primary, "%s",
-                                       detail ? detail : primary);
+            return ngx_omni_fail(ctx, status, primary, "%s",
+                                 detail ? detail : primary);
         }
     }
 
     if (ngx_strncmp(state, "23505", 5) == 0) {
-        return ngx_omni_send_error(r, NGX_HTTP_CONFLICT, "conflict",
-                                   "It already exists");
+        return ngx_omni_fail(ctx, NGX_HTTP_CONFLICT, "conflict",
+                             "It already exists");
     }
 
     if (ngx_strncmp(state, "23503", 5) == 0) {
-        return ngx_omni_send_error(r, 422, "invalid_reference",
-                                   "It refers to something that does not "
-                                   "exist");
+        return ngx_omni_fail(ctx, 422, "invalid_reference",
+                             "It refers to something that does not "
+                             "exist");
     }
 
     /*
@@ -169,23 +179,23 @@ ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc, PGresult *res)
                       "omni: query for \"%V\" refused a value: %s %s",
                       &r->uri, state, primary);
 
-        return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_parameter",
-                                   "A parameter is not valid: %s", primary);
+        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST,
+                             "invalid_parameter",
+                             "A parameter is not valid: %s", primary);
     }
 
     if (ngx_strncmp(state, "57014", 5) == 0) {
-        return ngx_omni_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
-                                   "The database did not answer in time");
+        return ngx_omni_fail(ctx, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                             "The database did not answer in time");
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "omni: query for \"%V\" failed: %s %s",
                   &r->uri, state, primary);
 
-    return ngx_omni_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "internal_error",
-                               "The server failed to answer this request");
+    return ngx_omni_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                         "internal_error",
+                         "The server failed to answer this request");
 }
 
 
@@ -203,7 +213,7 @@ ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status, const char *code,
     ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%*s",
                                   (size_t) (p - msg), msg);
 
-    return NGX_DECLINED;
+    return NGX_DONE;
 }
 
 
@@ -275,14 +285,18 @@ ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
  * two parameters of every statement about one thing of the tenant.
  */
 ngx_int_t
-ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params, int64_t *id)
+ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params)
 {
-    if (ngx_omni_arg_id(ctx, &ctx->args[0], id) != NGX_OK) {
-        return NGX_DECLINED;
+    ngx_int_t  rc;
+
+    rc = ngx_omni_arg_id(ctx, &ctx->args[0], &ctx->id);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_int(ctx->request->pool, &params[1], *id) != NGX_OK)
+        || ngx_omni_param_int(ctx->request->pool, &params[1], ctx->id)
+           != NGX_OK)
     {
         return ngx_omni_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                              "internal_error", "Out of memory");
@@ -306,12 +320,17 @@ ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res)
 ngx_int_t
 ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt)
 {
+    ngx_int_t  rc;
     ngx_str_t  params[3];
 
-    if (ngx_omni_page_args(ctx, &params[1], &params[2], 200) != NGX_OK
-        || ngx_omni_cursor_id(ctx, &params[1]) != NGX_OK)
-    {
-        return ctx->rc;
+    rc = ngx_omni_page_args(ctx, &params[1], &params[2], 200);
+
+    if (rc == NGX_OK) {
+        rc = ngx_omni_cursor_id(ctx, &params[1]);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {

@@ -63,43 +63,57 @@ struct ngx_omni_ctx_s {
     ngx_omni_api_resume_pt    resume;      /* the router's, see above */
     ngx_omni_api_result_pt    done;        /* after the query */
     ngx_uint_t                status;      /* of a JSON answer from SQL */
-    ngx_int_t                 rc;          /* of an error already sent */
-    void                     *data;        /* handler's own state */
+    ngx_int_t                 rc;          /* of the answer sent; NGX_DONE
+                                              until there is one */
+
+    /* a handler's own state, from its statement to its answer */
+    int64_t                   id;          /* the path's, once checked */
+    u_char                   *secret;      /* made here, shown once */
 
     unsigned                  authenticated:1;
 };
 
 
 /*
+ * Return codes, as nginx's: NGX_OK, go on.  NGX_DONE, the caller has
+ * nothing more to do: an answer was sent (its rc in ctx->rc, for the
+ * router to finalize with), or a query is in flight and its answer comes
+ * back through ctx->resume.  Anything else (an HTTP status, NGX_ERROR) is
+ * an rc for the router to finalize with, nothing sent.
+ */
+
+/*
  * Runs one statement; its single value (json built by PostgreSQL) is the
  * answer, sent with status.  ngx_omni_api_query_with() hands the result
- * to done() instead.  Both return NGX_DONE (the answer comes through
- * ctx->resume) or an answer already sent.
+ * to done() instead, which returns as a handler does.
  */
 ngx_int_t ngx_omni_api_query(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t status, ngx_uint_t nparams, ngx_str_t *params);
 ngx_int_t ngx_omni_api_query_with(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t nparams, ngx_str_t *params, ngx_omni_api_result_pt done);
+
+/* answers: each returns NGX_DONE */
 ngx_int_t ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res);
+ngx_int_t ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res);
+ngx_int_t ngx_omni_api_answer(ngx_omni_ctx_t *ctx, ngx_uint_t status,
+    u_char *json, size_t len);
 ngx_int_t ngx_omni_api_pg_error(ngx_omni_ctx_t *ctx, ngx_int_t rc,
     PGresult *res);
-ngx_int_t ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt);
-ngx_int_t ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res);
-
-/*
- * Checks that send an error themselves: NGX_OK, or NGX_DECLINED with the
- * answer sent and its rc in ctx->rc.
- */
 ngx_int_t ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status,
     const char *code, const char *fmt, ...);
+
+/* a tenant's list paged by id: fn(tenant, cursor, per_page) */
+ngx_int_t ngx_omni_api_list(ngx_omni_ctx_t *ctx, ngx_uint_t stmt);
+
+/* checks: NGX_OK, or NGX_DONE with the error answered */
 ngx_int_t ngx_omni_api_check_body(ngx_omni_ctx_t *ctx, const void *fields,
     ngx_uint_t mode);
 ngx_int_t ngx_omni_page_args(ngx_omni_ctx_t *ctx, ngx_str_t *cursor,
     ngx_str_t *per_page, ngx_uint_t max);
 ngx_int_t ngx_omni_cursor_id(ngx_omni_ctx_t *ctx, ngx_str_t *cursor);
 ngx_int_t ngx_omni_arg_id(ngx_omni_ctx_t *ctx, ngx_str_t *arg, int64_t *id);
-ngx_int_t ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params,
-    int64_t *id);
+/* params[0] the tenant, params[1] the path's id, kept in ctx->id */
+ngx_int_t ngx_omni_id_params(ngx_omni_ctx_t *ctx, ngx_str_t *params);
 
 /* statement parameters in the request pool */
 ngx_int_t ngx_omni_param_int(ngx_pool_t *pool, ngx_str_t *p, int64_t v);

@@ -9,7 +9,6 @@
 #include <openssl/sha.h>
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_api_kit.h"
@@ -102,9 +101,7 @@ ngx_omni_auth(ngx_omni_ctx_t *ctx)
                                    ngx_omni_auth_loaded, ctx);
 
     if (ctx->query == NULL) {
-        ctx->rc = ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        NULL);
-        return NGX_DECLINED;
+        return ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
     }
 
     return NGX_DONE;
@@ -119,8 +116,7 @@ ngx_omni_auth_loaded(void *data, ngx_int_t rc, PGresult *res)
     ctx->query = NULL;
 
     if (rc != NGX_OK) {
-        ctx->rc = ngx_omni_api_pg_error(ctx, rc, res);
-        rc = NGX_DECLINED;
+        rc = ngx_omni_api_pg_error(ctx, rc, res);
 
     } else if (PQntuples(res) != 1
                || ngx_omni_auth_member(&ctx->member, res) != NGX_OK)

@@ -15,9 +15,9 @@
 
 
 /*
- * NGX_OK: ctx->member is the caller.  NGX_DONE: the token is being
- * loaded; ctx->resume() gets NGX_OK or NGX_DECLINED when it is back.
- * NGX_DECLINED: refused, the answer sent and its rc in ctx->rc.
+ * NGX_OK: ctx->member is the caller.  NGX_DONE: refused (answered), or the
+ * token is being loaded and ctx->resume() gets NGX_OK or NGX_DONE when it
+ * is back.
  */
 ngx_int_t ngx_omni_auth(ngx_omni_ctx_t *ctx);
 

@@ -7,7 +7,6 @@
  */
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_api_kit.h"
@@ -24,18 +23,18 @@ static ngx_uint_t ngx_omni_crud_stmt(ngx_omni_ctx_t *ctx,
 static ngx_int_t ngx_omni_crud_body(ngx_omni_ctx_t *ctx,
     ngx_omni_crud_t *row, ngx_uint_t mode);
 static ngx_int_t ngx_omni_crud_read(ngx_omni_ctx_t *ctx,
-    ngx_omni_crud_t *row, ngx_uint_t stmt, int64_t id, ngx_str_t *params);
+    ngx_omni_crud_t *row, ngx_uint_t stmt, ngx_str_t *params);
 static ngx_int_t ngx_omni_crud_loaded(ngx_omni_ctx_t *ctx, PGresult *res);
 static ngx_int_t ngx_omni_crud_write(ngx_omni_ctx_t *ctx,
     ngx_omni_crud_t *row, ngx_uint_t stmt, ngx_uint_t status,
     ngx_uint_t nparams, ngx_str_t *params);
-static void ngx_omni_crud_key(ngx_omni_ctx_t *ctx, int64_t id, u_char *key);
+static void ngx_omni_crud_key(ngx_omni_ctx_t *ctx, u_char *key);
 
 
 ngx_int_t
 ngx_omni_crud(ngx_omni_ctx_t *ctx)
 {
-    int64_t              id;
+    ngx_int_t            rc;
     ngx_str_t            params[3];
     ngx_uint_t           stmt;
     ngx_omni_crud_t     *row;
@@ -58,8 +57,9 @@ ngx_omni_crud(ngx_omni_ctx_t *ctx)
             return ngx_omni_api_list(ctx, stmt);
         }
 
-        if (ngx_omni_crud_body(ctx, row, OMNI_JSON_CREATE) != NGX_OK) {
-            return ctx->rc;
+        rc = ngx_omni_crud_body(ctx, row, OMNI_JSON_CREATE);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
@@ -71,20 +71,22 @@ ngx_omni_crud(ngx_omni_ctx_t *ctx)
         return ngx_omni_crud_write(ctx, row, stmt, row->created, 2, params);
     }
 
-    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
-        return ctx->rc;
+    rc = ngx_omni_id_params(ctx, params);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (r->method == NGX_HTTP_GET) {
-        return ngx_omni_crud_read(ctx, row, stmt, id, params);
+        return ngx_omni_crud_read(ctx, row, stmt, params);
     }
 
     if (r->method == NGX_HTTP_DELETE) {
         return ngx_omni_crud_write(ctx, row, stmt, NGX_HTTP_OK, 2, params);
     }
 
-    if (ngx_omni_crud_body(ctx, row, OMNI_JSON_UPDATE) != NGX_OK) {
-        return ctx->rc;
+    rc = ngx_omni_crud_body(ctx, row, OMNI_JSON_UPDATE);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_omni_param_json(r->pool, &params[2], ctx->body) != NGX_OK) {
@@ -123,8 +125,11 @@ static ngx_int_t
 ngx_omni_crud_body(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
     ngx_uint_t mode)
 {
-    if (ngx_omni_api_check_body(ctx, row->shape, mode) != NGX_OK) {
-        return NGX_DECLINED;
+    ngx_int_t  rc;
+
+    rc = ngx_omni_api_check_body(ctx, row->shape, mode);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (row->check) {
@@ -138,7 +143,7 @@ ngx_omni_crud_body(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
 /* an item read: through the shared cache when the row says so */
 static ngx_int_t
 ngx_omni_crud_read(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
-    ngx_uint_t stmt, int64_t id, ngx_str_t *params)
+    ngx_uint_t stmt, ngx_str_t *params)
 {
     u_char  key[16], json[NGX_OMNI_CRUD_CACHE_MAX], *p;
     size_t  len;
@@ -147,7 +152,7 @@ ngx_omni_crud_read(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
         return ngx_omni_api_query(ctx, stmt, NGX_HTTP_OK, 2, params);
     }
 
-    ngx_omni_crud_key(ctx, id, key);
+    ngx_omni_crud_key(ctx, key);
 
     if (ngx_omni_cache_lookup(row->cache, key, sizeof(key), json,
                               sizeof(json), &len, &ctx->cache_gen)
@@ -160,10 +165,8 @@ ngx_omni_crud_read(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
 
         ngx_memcpy(p, json, len);
 
-        return ngx_omni_send_json(ctx->request, NGX_HTTP_OK, p, len);
+        return ngx_omni_api_answer(ctx, NGX_HTTP_OK, p, len);
     }
-
-    ctx->data = (void *) (intptr_t) id;
 
     return ngx_omni_api_query_with(ctx, stmt, 2, params,
                                    ngx_omni_crud_loaded);
@@ -184,7 +187,7 @@ ngx_omni_crud_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
         len = PQgetlength(res, 0, 0);
 
         if (len + 1 <= NGX_OMNI_CRUD_CACHE_MAX) {
-            ngx_omni_crud_key(ctx, (int64_t) (intptr_t) ctx->data, key);
+            ngx_omni_crud_key(ctx, key);
 
             /* stored with its newline, as it is sent */
             ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
@@ -217,8 +220,8 @@ ngx_omni_crud_write(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
 
 /* tenant and id: an id alone never reaches another tenant's entry */
 static void
-ngx_omni_crud_key(ngx_omni_ctx_t *ctx, int64_t id, u_char *key)
+ngx_omni_crud_key(ngx_omni_ctx_t *ctx, u_char *key)
 {
     ngx_memcpy(key, &ctx->member.tenant_id, 8);
-    ngx_memcpy(key + 8, &id, 8);
+    ngx_memcpy(key + 8, &ctx->id, 8);
 }

@@ -31,13 +31,21 @@ static char  *ngx_omni_customer_filters[] = {
 ngx_int_t
 ngx_omni_customers_find(ngx_omni_ctx_t *ctx)
 {
+    ngx_int_t  rc;
     ngx_str_t  params[5];
 
-    if (ngx_omni_page_args(ctx, &params[3], &params[4], 200) != NGX_OK
-        || ngx_omni_cursor_id(ctx, &params[3]) != NGX_OK
-        || ngx_omni_customers_filter(ctx, &params[1], &params[2]) != NGX_OK)
-    {
-        return ctx->rc;
+    rc = ngx_omni_page_args(ctx, &params[3], &params[4], 200);
+
+    if (rc == NGX_OK) {
+        rc = ngx_omni_cursor_id(ctx, &params[3]);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_omni_customers_filter(ctx, &params[1], &params[2]);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK) {
@@ -52,11 +60,12 @@ ngx_omni_customers_find(ngx_omni_ctx_t *ctx)
 ngx_int_t
 ngx_omni_customers_get(ngx_omni_ctx_t *ctx)
 {
-    int64_t    id;
+    ngx_int_t  rc;
     ngx_str_t  params[2];
 
-    if (ngx_omni_id_params(ctx, params, &id) != NGX_OK) {
-        return ctx->rc;
+    rc = ngx_omni_id_params(ctx, params);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_omni_api_query(ctx, NGX_OMNI_STMT_CUSTOMER_GET, NGX_HTTP_OK,

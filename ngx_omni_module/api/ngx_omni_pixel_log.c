@@ -18,6 +18,7 @@
 ngx_int_t
 ngx_omni_pixel_logs(ngx_omni_ctx_t *ctx)
 {
+    ngx_int_t            rc;
     ngx_str_t            params[6];
     ngx_uint_t           i;
     ngx_http_request_t  *r;
@@ -27,11 +28,10 @@ ngx_omni_pixel_logs(ngx_omni_ctx_t *ctx)
     r = ctx->request;
 
     /* params: tenant, per_page, cursor, ev, since, until */
-    if (ngx_omni_page_args(ctx, &params[2], &params[1],
-                           NGX_OMNI_PIXEL_LOG_PAGE)
-        != NGX_OK)
-    {
-        return ctx->rc;
+    rc = ngx_omni_page_args(ctx, &params[2], &params[1],
+                            NGX_OMNI_PIXEL_LOG_PAGE);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     for (i = 0; i < 3; i++) {
@@ -44,10 +44,9 @@ ngx_omni_pixel_logs(ngx_omni_ctx_t *ctx)
         }
 
         if (params[3 + i].len > 128) {
-            return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_parameter",
-                                       "%s is longer than 128 bytes",
-                                       args[i]);
+            return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST,
+                                 "invalid_parameter",
+                                 "%s is longer than 128 bytes", args[i]);
         }
     }
 

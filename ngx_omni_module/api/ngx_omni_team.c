@@ -11,7 +11,6 @@
 #include <openssl/rand.h>
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_api_kit.h"
@@ -86,22 +85,23 @@ ngx_omni_team_tokens(ngx_omni_ctx_t *ctx)
 {
     u_char      *token, raw[NGX_OMNI_TOKEN_BYTES], sha[32];
     u_char      *hex;
-    int64_t      id;
+    ngx_int_t    rc;
     ngx_str_t    params[3];
     ngx_pool_t  *pool;
 
     pool = ctx->request->pool;
 
-    if (ctx->body
-        && ngx_omni_api_check_body(ctx, ngx_omni_token_shape,
-                                   OMNI_JSON_CREATE)
-           != NGX_OK)
-    {
-        return ctx->rc;
+    if (ctx->body) {
+        rc = ngx_omni_api_check_body(ctx, ngx_omni_token_shape,
+                                     OMNI_JSON_CREATE);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
-    if (ngx_omni_arg_id(ctx, &ctx->args[0], &id) != NGX_OK) {
-        return ctx->rc;
+    rc = ngx_omni_id_params(ctx, params);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -128,16 +128,10 @@ ngx_omni_team_tokens(ngx_omni_ctx_t *ctx)
     ngx_hex_dump(hex + 2, sha, sizeof(sha));
     hex[2 + 64] = '\0';
 
-    ctx->data = token;
+    ctx->secret = token;
 
     params[2].data = hex;
     params[2].len = 2 + 64;
-
-    if (ngx_omni_param_tenant(ctx, &params[0]) != NGX_OK
-        || ngx_omni_param_int(pool, &params[1], id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_TOKEN_CREATE, 3, params,
                                    ngx_omni_team_token_made);
@@ -152,8 +146,8 @@ ngx_omni_team_token_made(ngx_omni_ctx_t *ctx, PGresult *res)
     json_t  *answer;
 
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        return ngx_omni_send_error(ctx->request, NGX_HTTP_NOT_FOUND,
-                                   "not_found", "No such member");
+        return ngx_omni_fail(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                             "No such member");
     }
 
     answer = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -161,7 +155,7 @@ ngx_omni_team_token_made(ngx_omni_ctx_t *ctx, PGresult *res)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json_object_set_new(answer, "token", json_string((char *) ctx->data));
+    json_object_set_new(answer, "token", json_string((char *) ctx->secret));
 
     /* the body slot is freed by the cleanup whatever happens next */
     if (ctx->body) {
@@ -182,5 +176,5 @@ ngx_omni_team_token_made(ngx_omni_ctx_t *ctx, PGresult *res)
     len = json_dumpb(answer, (char *) json, len, JSON_COMPACT);
     json[len++] = '\n';
 
-    return ngx_omni_send_json(ctx->request, NGX_HTTP_CREATED, json, len);
+    return ngx_omni_api_answer(ctx, NGX_HTTP_CREATED, json, len);
 }
