@@ -85,7 +85,8 @@ struct ngx_omni_ctx_s {
 /*
  * Runs one statement; its single value (json built by PostgreSQL) is the
  * answer, sent with status.  ngx_omni_api_query_with() hands the result
- * to done() instead, which returns as a handler does.
+ * to done() instead, whose rc goes to ctx->resume (NGX_OK there: go on
+ * to the next step, as after the token's load).
  */
 ngx_int_t ngx_omni_api_query(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t status, ngx_uint_t nparams, ngx_str_t *params);

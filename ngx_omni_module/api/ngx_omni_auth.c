@@ -19,7 +19,7 @@
 #define NGX_OMNI_TOKEN_MAX  128
 
 
-static void ngx_omni_auth_loaded(void *data, ngx_int_t rc, PGresult *res);
+static ngx_int_t ngx_omni_auth_loaded(ngx_omni_ctx_t *ctx, PGresult *res);
 static ngx_int_t ngx_omni_auth_member(ngx_omni_member_t *m, PGresult *res);
 static ngx_int_t ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
     const char *message);
@@ -97,40 +97,27 @@ ngx_omni_auth(ngx_omni_ctx_t *ctx)
     param.data = hex;
     param.len = 2 + 64;
 
-    ctx->query = ngx_omni_pg_query(NGX_OMNI_STMT_AUTH_TOKEN, 1, &param,
-                                   ngx_omni_auth_loaded, ctx);
-
-    if (ctx->query == NULL) {
-        return ngx_omni_api_pg_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
-    }
-
-    return NGX_DONE;
+    return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_AUTH_TOKEN, 1, &param,
+                                   ngx_omni_auth_loaded);
 }
 
 
-static void
-ngx_omni_auth_loaded(void *data, ngx_int_t rc, PGresult *res)
+/* the router resumes with NGX_OK: the member is known */
+static ngx_int_t
+ngx_omni_auth_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
 {
-    ngx_omni_ctx_t  *ctx = data;
-
-    ctx->query = NULL;
-
-    if (rc != NGX_OK) {
-        rc = ngx_omni_api_pg_error(ctx, rc, res);
-
-    } else if (PQntuples(res) != 1
-               || ngx_omni_auth_member(&ctx->member, res) != NGX_OK)
+    if (PQntuples(res) != 1
+        || ngx_omni_auth_member(&ctx->member, res) != NGX_OK)
     {
-        rc = ngx_omni_auth_refuse(ctx, "invalid_token",
-                                  "The token is not valid");
-
-    } else {
-        ngx_omni_cache_store(NGX_OMNI_CACHE_TOKEN, ctx->token_sha256, 32,
-                             ctx->member.tenant_id, ctx->cache_gen,
-                             &ctx->member, sizeof(ngx_omni_member_t));
+        return ngx_omni_auth_refuse(ctx, "invalid_token",
+                                    "The token is not valid");
     }
 
-    ctx->resume(ctx, rc);
+    ngx_omni_cache_store(NGX_OMNI_CACHE_TOKEN, ctx->token_sha256, 32,
+                         ctx->member.tenant_id, ctx->cache_gen,
+                         &ctx->member, sizeof(ngx_omni_member_t));
+
+    return NGX_OK;
 }
 
 
