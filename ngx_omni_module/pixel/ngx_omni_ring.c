@@ -266,6 +266,8 @@ ngx_omni_ring_lease(void)
 
     if (rc == NGX_OK && !ngx_omni_ring_beat_ev.timer_set) {
         ngx_omni_ring_beat_ev.handler = ngx_omni_ring_beat;
+        /* nginx's debug log reads ev->data as a connection's: never NULL */
+        ngx_omni_ring_beat_ev.data = &ngx_omni_ring_beat_ev;
         ngx_omni_ring_beat_ev.log = ngx_cycle->log;
         /* a reload or quit need not wait for it */
         ngx_omni_ring_beat_ev.cancelable = 1;
