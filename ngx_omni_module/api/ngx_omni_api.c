@@ -71,6 +71,10 @@ ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
     ctx->route = ngx_omni_api_route(ctx, path, &allowed);
 
     if (ctx->route == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni api: no route for %V \"%V\"",
+                       &r->method_name, path);
+
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -91,6 +95,10 @@ ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
     }
 
     ctx->endpoint = ctx->route->endpoint;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni api: route %V \"%s\"",
+                   &r->method_name, ctx->route->pattern);
 
     /* bodies stay in memory: /omni/ sets client_body_buffer_size */
     r->request_body_in_single_buf = 1;
@@ -185,13 +193,18 @@ ngx_omni_api_body_read(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_omni_module);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni api: body read, %O bytes",
+                   r->headers_in.content_length_n > 0
+                   ? r->headers_in.content_length_n : 0);
+
     rc = ngx_omni_api_outcome(ctx, ngx_omni_api_start(ctx));
 
     if (rc == NGX_DONE) {
         return;
     }
 
-    ngx_http_finalize_request(r, rc);
+    ngx_omni_api_finalize(ctx, rc);
 }
 
 
@@ -226,6 +239,10 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
     ctx->authenticated = 1;
 
     if (route->features && (ctx->member.plan & route->features) == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni api: gate refused: plan 0x%xD",
+                       ctx->member.plan);
+
         return ngx_omni_send_error(r, NGX_HTTP_FORBIDDEN,
                                    "feature_not_in_plan",
                                    "The tenant's plan does not include "
@@ -235,6 +252,10 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
     if (route->admin_writes && r->method != NGX_HTTP_GET
         && ctx->member.role != OMNI_ROLE_ADMIN)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni api: gate refused: role %d, not admin",
+                       ctx->member.role);
+
         return ngx_omni_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden_role",
                                    "Only an admin may change the team");
     }
@@ -249,6 +270,9 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
                             (u_char *) "%00", 3 - 1)
            != NULL)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni api: gate refused: %%00 in the arguments");
+
         return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_parameter",
                                    "A query argument holds a NUL byte "
@@ -264,6 +288,9 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
                           JSON_REJECT_DUPLICATES, &err);
 
         if (json == NULL) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "omni api: gate refused: the body is not JSON");
+
             return ngx_omni_send_error(r, NGX_HTTP_BAD_REQUEST,
                                        "invalid_json",
                                        "The body is not valid JSON: %s "
@@ -285,6 +312,8 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
 static void
 ngx_omni_api_resume(ngx_omni_ctx_t *ctx, ngx_int_t rc)
 {
+    ngx_connection_t  *c;
+
     if (!ctx->authenticated && rc == NGX_OK) {
         rc = ngx_omni_api_authorized(ctx);
     }
@@ -295,7 +324,11 @@ ngx_omni_api_resume(ngx_omni_ctx_t *ctx, ngx_int_t rc)
         return;
     }
 
+    /* outside the request's own events: posted requests are ours to run */
+    c = ctx->request->connection;
+
     ngx_omni_api_finalize(ctx, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -326,18 +359,18 @@ ngx_omni_api_outcome(ngx_omni_ctx_t *ctx, ngx_int_t rc)
 }
 
 
-/* outside the request's own events: posted requests are ours to run */
 static void
 ngx_omni_api_finalize(ngx_omni_ctx_t *ctx, ngx_int_t rc)
 {
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    c = r->connection;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni api: answer sent: status %ui, rc %i",
+                   r->headers_out.status, rc);
 
     ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 

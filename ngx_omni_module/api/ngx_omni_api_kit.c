@@ -36,6 +36,10 @@ ngx_int_t
 ngx_omni_api_query_with(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t nparams, ngx_str_t *params, ngx_omni_api_result_pt done)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "omni api: query %V submitted", &ngx_omni_stmts[stmt].name);
+
+    ctx->stmt = stmt;
     ctx->done = done;
     ctx->query = ngx_omni_pg_query(stmt, nparams, params,
                                    ngx_omni_api_query_done, ctx);
@@ -54,6 +58,11 @@ ngx_omni_api_query_done(void *data, ngx_int_t rc, PGresult *res)
     ngx_omni_ctx_t  *ctx = data;
 
     ctx->query = NULL;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "omni api: query %V result: rc %i, %i rows",
+                   &ngx_omni_stmts[ctx->stmt].name, rc,
+                   res ? PQntuples(res) : -1);
 
     if (rc != NGX_OK) {
         rc = ngx_omni_api_pg_error(ctx, rc, res);

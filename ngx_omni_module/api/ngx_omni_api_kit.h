@@ -60,6 +60,7 @@ struct ngx_omni_ctx_s {
 
     json_t                   *body;        /* request JSON, freed by cleanup */
     ngx_omni_pg_query_t      *query;       /* in flight, abandoned by cleanup */
+    ngx_uint_t                stmt;        /* its statement, for the log */
     ngx_omni_api_resume_pt    resume;      /* the router's, see above */
     ngx_omni_api_result_pt    done;        /* after the query */
     ngx_uint_t                status;      /* of a JSON answer from SQL */

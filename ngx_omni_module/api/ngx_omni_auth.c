@@ -23,6 +23,7 @@ static ngx_int_t ngx_omni_auth_loaded(ngx_omni_ctx_t *ctx, PGresult *res);
 static ngx_int_t ngx_omni_auth_member(ngx_omni_member_t *m, PGresult *res);
 static ngx_int_t ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
     const char *message);
+static ngx_int_t ngx_omni_auth_known(ngx_omni_ctx_t *ctx);
 
 
 ngx_int_t
@@ -85,8 +86,14 @@ ngx_omni_auth(ngx_omni_ctx_t *ctx)
                               &ctx->cache_gen)
         == NGX_OK && len == sizeof(ngx_omni_member_t))
     {
-        return NGX_OK;
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "omni api: token cache hit");
+
+        return ngx_omni_auth_known(ctx);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni api: token cache miss");
 
     /* bytea in hex input form */
     hex[0] = '\\';
@@ -116,6 +123,18 @@ ngx_omni_auth_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
     ngx_omni_cache_store(NGX_OMNI_CACHE_TOKEN, ctx->token_sha256, 32,
                          ctx->member.tenant_id, ctx->cache_gen,
                          &ctx->member, sizeof(ngx_omni_member_t));
+
+    return ngx_omni_auth_known(ctx);
+}
+
+
+static ngx_int_t
+ngx_omni_auth_known(ngx_omni_ctx_t *ctx)
+{
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "omni api: authenticated member %L of tenant %L, "
+                   "role %d", ctx->member.member_id, ctx->member.tenant_id,
+                   ctx->member.role);
 
     return NGX_OK;
 }
@@ -177,6 +196,9 @@ ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
     ngx_http_request_t  *r;
 
     r = ctx->request;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni api: authentication refused: %s", code);
 
     r->headers_out.www_authenticate = ngx_list_push(&r->headers_out.headers);
     if (r->headers_out.www_authenticate == NULL) {

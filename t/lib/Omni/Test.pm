@@ -102,6 +102,7 @@ sub write_conf {
     my %o = %{ $self->{opts} };
     my $conninfo = $self->conninfo;
     my $module = module_path();
+    my $main_extra = $o{main_extra} // '';
     my $http_extra = $o{http_extra} // '';
     my $server_extra = $o{server_extra} // '';
 
@@ -113,6 +114,7 @@ daemon on;
 master_process on;
 pid $d/nginx.pid;
 error_log $d/error.log info;
+$main_extra
 events { worker_connections 1024; }
 http {
     access_log off;
@@ -317,8 +319,8 @@ sub wait_until {
 }
 
 sub error_log {
-    my ($self) = @_;
-    open my $fh, '<', "$self->{dir}/error.log" or return '';
+    my ($self, $name) = @_;
+    open my $fh, '<', "$self->{dir}/" . ($name // 'error.log') or return '';
     local $/;
     return <$fh> // '';
 }
