@@ -15,9 +15,12 @@ static u_char *ngx_omni_stats_requests(u_char *p);
 static u_char *ngx_omni_stats_pixel(u_char *p);
 static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
+static u_char *ngx_omni_stats_jobs(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
+
+static ngx_omni_worker_stats_t  *ngx_omni_stats_slot;
 
 
 static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
@@ -101,8 +104,16 @@ ngx_omni_stats_init_process(ngx_cycle_t *cycle)
     ws->pid = ngx_pid;
 
     ngx_omni_pg_stats = &ws->pg;
+    ngx_omni_stats_slot = ws;
 
     return NGX_OK;
+}
+
+
+ngx_omni_worker_stats_t *
+ngx_omni_stats_worker(void)
+{
+    return ngx_omni_stats_slot;
 }
 
 
@@ -164,7 +175,8 @@ ngx_omni_status_handler(ngx_http_request_t *r)
                                    "No location of this server uses omni");
     }
 
-    size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192;
+    size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192
+           + NGX_OMNI_STATS_JOBS * (NGX_OMNI_STATS_WORKERS * 80 + 512);
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -175,6 +187,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     p = ngx_omni_stats_pixel(p);
     p = ngx_omni_stats_pg(p);
     p = ngx_omni_stats_cache(p);
+    p = ngx_omni_stats_jobs(p);
 
     r->headers_out.last_modified_time = -1;
 
@@ -377,4 +390,91 @@ ngx_omni_stats_cache(u_char *p)
         "omni_cache_invalidations_total %uA\n",
         cs->hits, cs->misses, cs->stale, cs->evictions, cs->entries,
         cs->bumps);
+}
+
+
+/*
+ * The runner's jobs: counters by job, the lease by worker (a job without
+ * a lease counts as held by every worker that runs it).
+ */
+static u_char *
+ngx_omni_stats_jobs(u_char *p)
+{
+    ngx_uint_t                j, i;
+    ngx_time_t               *tp;
+    ngx_atomic_uint_t         now, age;
+    ngx_omni_job_stats_t     *js;
+    ngx_omni_worker_stats_t  *ws;
+
+    tp = ngx_timeofday();
+    now = (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
+
+    p = ngx_sprintf(p, "# HELP omni_job_runs_total Slices a job ran on "
+                       "this host.\n"
+                       "# TYPE omni_job_runs_total counter\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0]) {
+            p = ngx_sprintf(p, "omni_job_runs_total{job=\"%s\"} %uA\n",
+                            js->name, js->runs);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_errors_total Slices that failed "
+                       "(each one backs the job off).\n"
+                       "# TYPE omni_job_errors_total counter\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0]) {
+            p = ngx_sprintf(p, "omni_job_errors_total{job=\"%s\"} %uA\n",
+                            js->name, js->errors);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_lease_held 1 where the worker "
+                       "holds the job's lease.\n"
+                       "# TYPE omni_job_lease_held gauge\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0] == '\0') {
+            continue;
+        }
+
+        for (i = 0; i < NGX_OMNI_STATS_WORKERS; i++) {
+            ws = &ngx_omni_stats->workers[i];
+
+            if (ws->pid == 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "omni_job_lease_held{job=\"%s\",worker=\"%ui\"}"
+                               " %ui\n", js->name, i,
+                            (ngx_uint_t) ((ws->jobs_held >> j) & 1));
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_last_success_age_seconds Time since "
+                       "a slice of the job last ended well.\n"
+                       "# TYPE omni_job_last_success_age_seconds gauge\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0] == '\0' || js->last_success == 0) {
+            continue;
+        }
+
+        age = now > js->last_success ? now - js->last_success : 0;
+
+        p = ngx_sprintf(p, "omni_job_last_success_age_seconds{job=\"%s\"} "
+                           "%uA.%03uA\n", js->name, age / 1000, age % 1000);
+    }
+
+    return p;
 }

@@ -47,9 +47,9 @@ void ngx_omni_flush_exit_process(ngx_cycle_t *cycle);
 /* a row the ring could not take goes straight to an overflow file */
 ngx_int_t ngx_omni_spool_append(u_char *row, size_t len);
 
-/* ngx_omni_capture.c: phone capture off the hot path */
+/* ngx_omni_capture.c: phone capture off the hot path, a job of the runner */
 
-ngx_int_t ngx_omni_capture_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_omni_capture_init_module(ngx_cycle_t *cycle);
 void ngx_omni_capture_wake(void);
 
 
