@@ -11,7 +11,9 @@
 #include "ngx_omni_beacon.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stats.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_flusher.h"
+#include "ngx_omni_capture.h"
 
 #include <libpq-fe.h>
 
@@ -658,7 +660,7 @@ ngx_omni_init_process(ngx_cycle_t *cycle)
     if (ngx_omni_stats_init_process(cycle) != NGX_OK
         || ngx_omni_pg_init_process(cycle) != NGX_OK
         || ngx_omni_cache_init_process(cycle) != NGX_OK
-        || ngx_omni_flush_init_process(cycle) != NGX_OK
+        || ngx_omni_flusher_init_process(cycle) != NGX_OK
         || ngx_omni_capture_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
@@ -679,7 +681,7 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_omni_flush_exit_process(cycle);
+    ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);
 }

@@ -11,7 +11,8 @@
 #include "ngx_omni_pg.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_capture.h"
 #include "omni_phone.h"
 
 
