@@ -12,7 +12,9 @@
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_jobs.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_flusher.h"
+#include "ngx_omni_capture.h"
 
 #include <libpq-fe.h>
 
@@ -686,7 +688,7 @@ ngx_omni_init_process(ngx_cycle_t *cycle)
     if (ngx_omni_stats_init_process(cycle) != NGX_OK
         || ngx_omni_pg_init_process(cycle) != NGX_OK
         || ngx_omni_cache_init_process(cycle) != NGX_OK
-        || ngx_omni_flush_init_process(cycle) != NGX_OK
+        || ngx_omni_flusher_init_process(cycle) != NGX_OK
         || ngx_omni_jobs_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
@@ -709,7 +711,7 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
 
     /* the jobs' stop hooks (the flusher spools the ring) come first */
     ngx_omni_jobs_exit_process(cycle);
-    ngx_omni_flush_exit_process(cycle);
+    ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);
 }

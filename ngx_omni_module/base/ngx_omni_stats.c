@@ -8,7 +8,8 @@
 #include "ngx_omni_stats.h"
 #include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_spool.h"
 
 
 static u_char *ngx_omni_stats_requests(u_char *p);

@@ -17,7 +17,7 @@
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
 #include "ngx_omni_jobs.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_capture.h"
 #include "omni_phone.h"
 
 

@@ -7,7 +7,7 @@
  */
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
 
 
 /*

@@ -1,0 +1,20 @@
+
+/*
+ * The Pixel flusher: one process per host (the ring's lease holder) moves
+ * beacons from the ring, and from spool files, to PostgreSQL.
+ */
+
+#ifndef _NGX_OMNI_FLUSHER_H_INCLUDED_
+#define _NGX_OMNI_FLUSHER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+ngx_int_t ngx_omni_flusher_init_process(ngx_cycle_t *cycle);
+/* what the ring holds goes to a spool file for the next drainer */
+void ngx_omni_flusher_exit_process(ngx_cycle_t *cycle);
+
+
+#endif /* _NGX_OMNI_FLUSHER_H_INCLUDED_ */
