@@ -661,6 +661,7 @@ ngx_omni_init_module(ngx_cycle_t *cycle)
     }
 
     if (ngx_omni_jobs_init_module(cycle) != NGX_OK
+        || ngx_omni_flusher_init_module(cycle) != NGX_OK
         || ngx_omni_capture_init_module(cycle) != NGX_OK)
     {
         return NGX_ERROR;

@@ -1,7 +1,8 @@
 
 /*
- * The Pixel flusher: one process per host (the ring's lease holder) moves
- * beacons from the ring to PostgreSQL, a batch per transaction:
+ * The Pixel flusher: a job of the runner, one process per host (the
+ * job's lease holder), moves beacons from the ring to PostgreSQL, a batch
+ * per transaction and a transaction per slice:
  *
  *   BEGIN; omni_px_ring_lock(source) -> drained;
  *   omni_px_keys(the batch's pixel keys) -> their tenants;
@@ -20,6 +21,7 @@
 #include "ngx_omni_pg.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
+#include "ngx_omni_jobs.h"
 #include "ngx_omni_ring.h"
 #include "ngx_omni_batch.h"
 #include "ngx_omni_spool.h"
@@ -39,6 +41,8 @@
 
 #define NGX_OMNI_FLUSHER_BATCH_BYTES  (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
+#define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a handful of statements */
+#define NGX_OMNI_FLUSHER_BACKOFF_MAX  5000
 
 
 typedef struct {
@@ -46,8 +50,7 @@ typedef struct {
     ngx_uint_t              state;
     ngx_uint_t              up;
     ngx_msec_t              down_since;
-    ngx_uint_t              failures;
-    ngx_event_t             timer;
+    ngx_int_t               result;        /* the slice's, after ROLLBACK */
 
     /*
      * PostgreSQL refused a batch's data (SQLSTATE class 22 or 23): the
@@ -68,17 +71,18 @@ typedef struct {
 } ngx_omni_flusher_t;
 
 
-static void ngx_omni_flusher_tick(ngx_event_t *ev);
-static void ngx_omni_flusher_schedule(ngx_msec_t delay);
+static ngx_int_t ngx_omni_flusher_slice(ngx_omni_job_t *job);
+static void ngx_omni_flusher_stop(ngx_omni_job_t *job);
 static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
-static void ngx_omni_flusher_start(void);
+static ngx_int_t ngx_omni_flusher_start(void);
 static void ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res);
 static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
 static ngx_int_t ngx_omni_flusher_take_ring(uint64_t drained,
     ngx_uint_t limit);
 static ngx_int_t ngx_omni_flusher_tenants(PGresult *res);
 static void ngx_omni_flusher_done(ngx_uint_t ok);
+static void ngx_omni_flusher_end(ngx_int_t rc);
 static void ngx_omni_flusher_release_batch(void);
 static ngx_int_t ngx_omni_flusher_set_aside(void);
 static uint64_t ngx_omni_flusher_stored_to(void);
@@ -87,6 +91,33 @@ static void ngx_omni_flusher_lag(void);
 
 static ngx_omni_flusher_t     ngx_omni_flusher;
 static ngx_omni_main_conf_t  *ngx_omni_flusher_conf;
+static ngx_omni_job_t         ngx_omni_flusher_job;
+
+
+ngx_int_t
+ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
+{
+    ngx_omni_job_t        *job;
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    job = &ngx_omni_flusher_job;
+
+    ngx_memzero(job, sizeof(ngx_omni_job_t));
+    ngx_str_set(&job->name, "pixel_flush");
+    job->holder = "the Pixel ring's drainer";
+    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
+    job->interval = omcf->flush_interval;
+    job->slice_max = NGX_OMNI_FLUSHER_SLICE_MAX;
+    job->backoff_min = omcf->flush_interval;
+    job->backoff_max = ngx_max(omcf->flush_interval,
+                               NGX_OMNI_FLUSHER_BACKOFF_MAX);
+    job->slice = ngx_omni_flusher_slice;
+    job->stop = ngx_omni_flusher_stop;
+
+    return ngx_omni_job_register(cycle, job);
+}
 
 
 ngx_int_t
@@ -103,23 +134,12 @@ ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_omni_flusher, sizeof(ngx_omni_flusher_t));
 
-    ngx_omni_flusher.timer.handler = ngx_omni_flusher_tick;
-    ngx_omni_flusher.timer.log = cycle->log;
-    ngx_omni_flusher.timer.data = &ngx_omni_flusher;
     ngx_omni_flusher.down_since = ngx_current_msec;
-
-    /* every worker may become the drainer when the holder is gone */
-    ngx_omni_flusher_schedule(omcf->flush_interval);
 
     return NGX_OK;
 }
 
 
-/*
- * Leaving: what the ring holds goes to a spool file, named by its ring
- * positions, so that whoever drains next (a new worker after a reload, or
- * nginx after a restart) stores it exactly once.
- */
 void
 ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
 {
@@ -129,41 +149,37 @@ ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (ngx_omni_ring_lease() == NGX_OK) {
-        (void) ngx_omni_spool_ring();
-        ngx_omni_ring_release();
-    }
-
     ngx_omni_spool_close_overflow();
 
     ngx_omni_batch_free(&ngx_omni_flusher.batch);
 }
 
 
+/*
+ * The job stops in the drainer (reload, quit): what the ring holds goes
+ * to a spool file, named by its ring positions, so that whoever drains
+ * next (a new worker after a reload, or nginx after a restart) stores it
+ * exactly once.
+ */
 static void
-ngx_omni_flusher_schedule(ngx_msec_t delay)
+ngx_omni_flusher_stop(ngx_omni_job_t *job)
 {
-    if (ngx_omni_flusher.timer.timer_set) {
-        ngx_del_timer(&ngx_omni_flusher.timer);
-    }
+    (void) job;
 
-    /* nothing in flight: a reload or quit need not wait for the tick */
-    ngx_omni_flusher.timer.cancelable = 1;
-    ngx_add_timer(&ngx_omni_flusher.timer, delay);
+    (void) ngx_omni_spool_ring();
 }
 
 
-static void
-ngx_omni_flusher_tick(ngx_event_t *ev)
+/*
+ * A slice: one batch, BEGIN to COMMIT (NGX_DONE: it ends in
+ * ngx_omni_flusher_end()), or, while PostgreSQL is away, the ring to disk.
+ */
+static ngx_int_t
+ngx_omni_flusher_slice(ngx_omni_job_t *job)
 {
     uint64_t  tail, head;
 
-    (void) ev;
-
-    if (ngx_omni_ring_lease() != NGX_OK) {
-        ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval * 5);
-        return;
-    }
+    (void) job;
 
     if (ngx_omni_flusher.pc == NULL) {
         ngx_omni_flusher.pc = ngx_omni_pg_conn_open("pixel flusher",
@@ -174,13 +190,8 @@ ngx_omni_flusher_tick(ngx_event_t *ev)
 
     ngx_omni_spool_close_overflow();
 
-    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE) {
-        return;
-    }
-
     if (ngx_omni_flusher.up) {
-        ngx_omni_flusher_start();
-        return;
+        return ngx_omni_flusher_start();
     }
 
     /* PostgreSQL is away: after a while, the disk takes custody */
@@ -193,7 +204,7 @@ ngx_omni_flusher_tick(ngx_event_t *ev)
         (void) ngx_omni_spool_ring();
     }
 
-    ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
+    return NGX_OK;
 }
 
 
@@ -205,7 +216,9 @@ ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data)
 
     ngx_omni_flusher.up = 1;
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
-    ngx_omni_flusher_start();
+
+    /* the rows waited: a slice now rather than at the rest's end */
+    ngx_omni_job_wake(&ngx_omni_flusher_job);
 }
 
 
@@ -221,24 +234,21 @@ ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
 
     ngx_omni_flusher.up = 0;
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
-
-    if (!ngx_omni_flusher.timer.timer_set) {
-        ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
-    }
 }
 
 
-/* the next batch: a spool file first (oldest), else the ring */
-static void
+/*
+ * The next batch: a spool file first (oldest), else the ring.  NGX_DONE:
+ * a batch is under way; NGX_OK: nothing to store.
+ */
+static ngx_int_t
 ngx_omni_flusher_start(void)
 {
     ngx_int_t  rc;
     uint64_t   tail, head;
 
-    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE
-        || !ngx_omni_flusher.up)
-    {
-        return;
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE) {
+        return NGX_ERROR;
     }
 
     ngx_omni_flusher.from_file = 0;
@@ -253,8 +263,7 @@ ngx_omni_flusher_start(void)
         ngx_omni_ring_range(&tail, &head);
 
         if (head == tail) {
-            ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
-            return;
+            return NGX_OK;
         }
 
         (void) ngx_sprintf(ngx_omni_flusher.source, "ring:%016xL%Z",
@@ -263,17 +272,14 @@ ngx_omni_flusher_start(void)
 
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_BEGIN;
 
-    /* a batch in flight holds the worker until it ends */
-    if (ngx_omni_flusher.timer.timer_set) {
-        ngx_del_timer(&ngx_omni_flusher.timer);
-    }
-
     rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "BEGIN",
                                  ngx_omni_flusher_step, NULL);
     if (rc != NGX_OK) {
         ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
-        ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
+        return NGX_ERROR;
     }
+
+    return NGX_DONE;
 }
 
 
@@ -401,8 +407,7 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
 
     case NGX_OMNI_FLUSHER_ROLLBACK:
     default:
-        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
-        ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
+        ngx_omni_flusher_end(ngx_omni_flusher.result);
         return;
     }
 
@@ -519,18 +524,32 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
     if (!ok) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
-        f->failures++;
 
-        if (f->refused && f->state != NGX_OMNI_FLUSHER_ROLLBACK) {
+        if (f->state == NGX_OMNI_FLUSHER_ROLLBACK) {
+            /* the ROLLBACK failed as well: the link is in trouble */
+            f->result = NGX_ERROR;
+
+        } else if (f->refused) {
+            /*
+             * Not PostgreSQL's trouble but a row's: the next batch, half
+             * this one, goes at once; a single row goes aside.  A disk
+             * that can't take it backs off instead.
+             */
             f->refused = 0;
-            f->failures = 0;
+            f->result = NGX_AGAIN;
 
             if (b->rows > 1) {
                 f->cap = b->rows / 2;
 
             } else if (ngx_omni_flusher_set_aside() == NGX_OK) {
                 f->cap = 0;
+
+            } else {
+                f->result = NGX_ERROR;
             }
+
+        } else {
+            f->result = NGX_ERROR;
         }
 
         if (f->up && f->state != NGX_OMNI_FLUSHER_IDLE
@@ -547,14 +566,9 @@ ngx_omni_flusher_done(ngx_uint_t ok)
             }
         }
 
-        f->state = NGX_OMNI_FLUSHER_IDLE;
-        ngx_omni_flusher_schedule(ngx_min(ngx_omni_flusher_conf->flush_interval
-                                          << ngx_min(f->failures, 5), 5000));
+        ngx_omni_flusher_end(f->result);
         return;
     }
-
-    f->failures = 0;
-    f->state = NGX_OMNI_FLUSHER_IDLE;
 
     if (b->unknown) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
@@ -591,25 +605,28 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
     /*
      * A full batch waiting, or files to replay: go on at once.  Else rest
-     * until the next tick: a batch costs PostgreSQL a few statements and
-     * a commit whatever its size, so small ones back to back would cost
-     * it more than the rows do.
+     * for the job's interval: a batch costs PostgreSQL a few statements
+     * and a commit whatever its size, so small ones back to back would
+     * cost it more than the rows do.  (A worker leaving starts no new
+     * slice: the runner stops the job, and the ring goes to a spool file
+     * for the next drainer, else steady traffic would keep an old worker
+     * draining and the reload from ending.)
      */
     ngx_omni_ring_range(&tail, &head);
 
-    /*
-     * A worker leaving (reload, quit) starts no new batch: on exit it
-     * spools the ring for the next drainer, else steady traffic would
-     * keep an old worker draining and the reload from ending.
-     */
-    if (!ngx_exiting
-        && (f->from_file || head - tail >= NGX_OMNI_FLUSHER_BATCH_BYTES))
-    {
-        ngx_omni_flusher_start();
-        return;
-    }
+    ngx_omni_flusher_end((f->from_file
+                          || head - tail >= NGX_OMNI_FLUSHER_BATCH_BYTES)
+                         ? NGX_AGAIN : NGX_OK);
+}
 
-    ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
+
+/* the slice ends: the runner decides when the next one starts */
+static void
+ngx_omni_flusher_end(ngx_int_t rc)
+{
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
+
+    ngx_omni_job_done(&ngx_omni_flusher_job, rc);
 }
 
 

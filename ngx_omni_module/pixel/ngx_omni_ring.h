@@ -1,7 +1,7 @@
 
 /*
  * The Pixel ring: beacons as COPY text rows in shared memory, appended by
- * every worker, drained by one per host (the lease holder).
+ * every worker, drained by one per host (the flusher job's lease holder).
  */
 
 #ifndef _NGX_OMNI_RING_H_INCLUDED_
@@ -27,9 +27,6 @@ void ngx_omni_ring_range(uint64_t *tail, uint64_t *head);
 ngx_uint_t ngx_omni_ring_chunks(uint64_t from, uint64_t *to,
     ngx_str_t *chunks);
 void ngx_omni_ring_advance(uint64_t to);
-/* one drainer per host: NGX_OK if this process holds (or took) the lease */
-ngx_int_t ngx_omni_ring_lease(void);
-void ngx_omni_ring_release(void);
 
 /* for the status page */
 void ngx_omni_ring_fill(uint64_t *used, uint64_t *capacity);
