@@ -168,6 +168,12 @@ ngx_omni_job_register(ngx_cycle_t *cycle, ngx_omni_job_t *job)
         (void) ngx_cpystrn(js->name, job->name.data, job->name.len + 1);
     }
 
+    /* how long a holder's beat lasts, for the status page */
+    js->stale = job->lease == NGX_OMNI_JOB_ONE_PER_HOST
+                ? NGX_OMNI_JOB_HOST_STALE
+                : job->lease == NGX_OMNI_JOB_ONE_PER_FLEET
+                  ? NGX_OMNI_JOB_FLEET_TTL : 0;
+
     job->index = i;
     ngx_omni_jobs[ngx_omni_njobs++] = job;
 
@@ -510,6 +516,8 @@ ngx_omni_job_fleet_answer(void *data, ngx_int_t rc, PGresult *res)
             ngx_omni_job_taken(job);
         }
 
+        ngx_omni_stats->jobs[job->index].beat = ngx_current_msec;
+
     } else if (rc == NGX_OK) {
         if (job->held) {
             ngx_omni_job_lost(job, "another host holds it");
@@ -517,9 +525,9 @@ ngx_omni_job_fleet_answer(void *data, ngx_int_t rc, PGresult *res)
 
     } else if (job->held
                && ngx_current_msec - job->renewed
-                  > NGX_OMNI_JOB_FLEET_TTL * 2 / 3)
+                  >= NGX_OMNI_JOB_FLEET_TTL / 2)
     {
-        /* unanswered for long: it may well have expired by now */
+        /* not renewed for half its life: the next try would be late */
         ngx_omni_job_lost(job, "it could not be renewed");
     }
 
@@ -944,26 +952,31 @@ ngx_omni_jobs_stopping(ngx_event_t *ev)
 }
 
 
-/* this worker's bit of the job in the status page */
+/*
+ * A fleet lease is the database's; the stats zone says which worker of
+ * this host holds it, for the status page.  (A host lease is the zone's
+ * holder itself.)
+ */
 static void
 ngx_omni_job_held(ngx_omni_job_t *job, ngx_uint_t held)
 {
-    ngx_omni_worker_stats_t  *ws;
+    ngx_omni_job_stats_t  *js;
 
     job->held = held;
 
-    ws = ngx_omni_stats_worker();
-
-    if (ws == NULL) {
+    if (job->lease != NGX_OMNI_JOB_ONE_PER_FLEET) {
         return;
     }
 
-    if (held) {
-        ws->jobs_held |= (ngx_uint_t) 1 << job->index;
+    js = &ngx_omni_stats->jobs[job->index];
 
-    } else {
-        ws->jobs_held &= ~((ngx_uint_t) 1 << job->index);
+    if (held) {
+        js->holder = (ngx_atomic_uint_t) ngx_pid;
+        js->beat = ngx_current_msec;
+        return;
     }
+
+    (void) ngx_atomic_cmp_set(&js->holder, (ngx_atomic_uint_t) ngx_pid, 0);
 }
 
 

@@ -21,9 +21,6 @@ static u_char *ngx_omni_stats_jobs(u_char *p);
 
 ngx_omni_stats_t  *ngx_omni_stats;
 
-static ngx_omni_worker_stats_t  *ngx_omni_stats_slot;
-
-
 static char  *ngx_omni_endpoint_names[NGX_OMNI_EP_N] = {
     "other",
     "pixel_gif",
@@ -105,16 +102,8 @@ ngx_omni_stats_init_process(ngx_cycle_t *cycle)
     ws->pid = ngx_pid;
 
     ngx_omni_pg_stats = &ws->pg;
-    ngx_omni_stats_slot = ws;
 
     return NGX_OK;
-}
-
-
-ngx_omni_worker_stats_t *
-ngx_omni_stats_worker(void)
-{
-    return ngx_omni_stats_slot;
 }
 
 
@@ -177,7 +166,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     }
 
     size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192
-           + NGX_OMNI_STATS_JOBS * (NGX_OMNI_STATS_WORKERS * 80 + 512);
+           + NGX_OMNI_STATS_JOBS * 512;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -395,17 +384,18 @@ ngx_omni_stats_cache(u_char *p)
 
 
 /*
- * The runner's jobs: counters by job, the lease by worker (a job without
- * a lease counts as held by every worker that runs it).
+ * The runner's jobs, by job.  A lease is held on this host while its
+ * holder beats; a job without a lease (every worker runs it) has no
+ * lease line.
  */
 static u_char *
 ngx_omni_stats_jobs(u_char *p)
 {
-    ngx_uint_t                j, i;
-    ngx_time_t               *tp;
-    ngx_atomic_uint_t         now, age;
-    ngx_omni_job_stats_t     *js;
-    ngx_omni_worker_stats_t  *ws;
+    ngx_uint_t             j, held;
+    ngx_time_t            *tp;
+    ngx_msec_int_t         beat_age;
+    ngx_atomic_uint_t      now, age;
+    ngx_omni_job_stats_t  *js;
 
     tp = ngx_timeofday();
     now = (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
@@ -436,32 +426,34 @@ ngx_omni_stats_jobs(u_char *p)
         }
     }
 
-    p = ngx_sprintf(p, "# HELP omni_job_lease_held 1 where the worker "
-                       "holds the job's lease.\n"
+    p = ngx_sprintf(p, "# HELP omni_job_lease_held 1 while a worker of "
+                       "this host holds the job's lease.\n"
                        "# TYPE omni_job_lease_held gauge\n");
 
     for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
         js = &ngx_omni_stats->jobs[j];
 
-        if (js->name[0] == '\0') {
+        if (js->name[0] == '\0' || js->stale == 0) {
             continue;
         }
 
-        for (i = 0; i < NGX_OMNI_STATS_WORKERS; i++) {
-            ws = &ngx_omni_stats->workers[i];
+        /*
+         * Signed: the holder's clock reading may be a little ahead.  A
+         * holder killed a moment ago still has a fresh beat: no process
+         * with its pid (ESRCH) is no holder either.
+         */
+        beat_age = (ngx_msec_int_t) (ngx_current_msec - js->beat);
+        held = js->holder != 0
+               && beat_age <= (ngx_msec_int_t) js->stale
+               && !(kill((ngx_pid_t) js->holder, 0) == -1
+                    && ngx_errno == NGX_ESRCH);
 
-            if (ws->pid == 0) {
-                continue;
-            }
-
-            p = ngx_sprintf(p, "omni_job_lease_held{job=\"%s\",worker=\"%ui\"}"
-                               " %ui\n", js->name, i,
-                            (ngx_uint_t) ((ws->jobs_held >> j) & 1));
-        }
+        p = ngx_sprintf(p, "omni_job_lease_held{job=\"%s\"} %ui\n",
+                        js->name, held);
     }
 
-    p = ngx_sprintf(p, "# HELP omni_job_last_success_age_seconds Time since "
-                       "a slice of the job last ended well.\n"
+    p = ngx_sprintf(p, "# HELP omni_job_last_success_age_seconds Time "
+                       "since a slice of the job last ended well.\n"
                        "# TYPE omni_job_last_success_age_seconds gauge\n");
 
     for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {

@@ -3,7 +3,7 @@
  * Counters for /omni/status, in a shared zone so that any worker's answer
  * covers all of them: requests by endpoint and status class, latency
  * histograms, the pixel ring, the jobs of the runner (with their host
- * leases), and one slot per worker for pool gauges and leases held.
+ * leases), and one slot per worker for pool gauges.
  */
 
 #ifndef _NGX_OMNI_STATS_H_INCLUDED_
@@ -50,7 +50,8 @@ typedef struct {
 
 /*
  * A job of the runner (ngx_omni_jobs.c), found by name: the slot outlives
- * a reload.  holder and beat are the host lease of a ONE_PER_HOST job.
+ * a reload.  holder and beat are the lease of a ONE_PER_HOST job; of a
+ * ONE_PER_FLEET job, they say which worker of this host holds its row.
  */
 typedef struct {
     u_char                name[32];      /* NUL-terminated; "" a free slot */
@@ -59,13 +60,13 @@ typedef struct {
     ngx_atomic_t          last_success;  /* wall clock ms; 0: never */
     ngx_atomic_t          holder;        /* the pid holding the lease */
     ngx_atomic_t          beat;          /* its heartbeat, monotonic ms */
+    ngx_atomic_t          stale;         /* ms a beat lasts; 0: no lease */
 } ngx_omni_job_stats_t;
 
 
 typedef struct {
     ngx_pid_t             pid;
     ngx_omni_pg_stats_t   pg;
-    ngx_uint_t            jobs_held;     /* a bit per job slot */
 } ngx_omni_worker_stats_t;
 
 
@@ -82,8 +83,6 @@ extern ngx_omni_stats_t  *ngx_omni_stats;
 
 ngx_int_t ngx_omni_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_omni_stats_init_process(ngx_cycle_t *cycle);
-/* this worker's slot (after init_process) */
-ngx_omni_worker_stats_t *ngx_omni_stats_worker(void);
 void ngx_omni_stats_request(ngx_uint_t endpoint, ngx_uint_t status,
     ngx_msec_int_t elapsed_ms);
 
