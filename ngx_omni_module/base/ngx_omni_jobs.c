@@ -436,13 +436,18 @@ ngx_omni_job_host_lease(ngx_omni_job_t *job)
         return NGX_DECLINED;
     }
 
+    /*
+     * The beat first: whoever sees this process as the holder sees it
+     * beating, and does not take the lease in turn.  Should the swap
+     * fail, another taker has just won and beats from now on.
+     */
+    js->beat = ngx_current_msec;
+
     if (!ngx_atomic_cmp_set(&js->holder, (ngx_atomic_uint_t) holder,
                             (ngx_atomic_uint_t) ngx_pid))
     {
         return NGX_DECLINED;
     }
-
-    js->beat = ngx_current_msec;
 
     if (holder) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -468,6 +473,11 @@ ngx_omni_job_fleet_ask(ngx_omni_job_t *job, ngx_uint_t why)
     ngx_str_t  params[4];
 
     if (job->asking) {
+        /* a renewal is out: its answer goes on with the run */
+        if (why == NGX_OMNI_JOB_ASK_TAKE) {
+            job->asking = why;
+        }
+
         return NGX_AGAIN;
     }
 
