@@ -11,12 +11,19 @@
 #include "ngx_omni_beacon.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stats.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_jobs.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_flusher.h"
+#include "ngx_omni_capture.h"
 
 #include <libpq-fe.h>
 
 
-#define NGX_OMNI_STATS_ZONE_SIZE   (256 * 1024)
+/*
+ * Another size than the last release's: a reload onto the new module gets
+ * a new zone rather than reading the old one with the new layout.
+ */
+#define NGX_OMNI_STATS_ZONE_SIZE   (264 * 1024)
 
 
 static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
@@ -35,6 +42,7 @@ static void *ngx_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_omni_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_omni_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_omni_init_process(ngx_cycle_t *cycle);
 static void ngx_omni_exit_process(ngx_cycle_t *cycle);
 
@@ -163,7 +171,7 @@ ngx_module_t  ngx_http_omni_module = {
     ngx_omni_commands,                     /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_omni_init_module,                  /* init module */
     ngx_omni_init_process,                 /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -640,6 +648,29 @@ ngx_omni_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/* the master, once the zones are up: the job runner's jobs */
+static ngx_int_t
+ngx_omni_init_module(ngx_cycle_t *cycle)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    if (omcf == NULL || !omcf->enabled) {
+        return NGX_OK;
+    }
+
+    if (ngx_omni_jobs_init_module(cycle) != NGX_OK
+        || ngx_omni_flusher_init_module(cycle) != NGX_OK
+        || ngx_omni_capture_init_module(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_omni_init_process(ngx_cycle_t *cycle)
 {
@@ -658,8 +689,8 @@ ngx_omni_init_process(ngx_cycle_t *cycle)
     if (ngx_omni_stats_init_process(cycle) != NGX_OK
         || ngx_omni_pg_init_process(cycle) != NGX_OK
         || ngx_omni_cache_init_process(cycle) != NGX_OK
-        || ngx_omni_flush_init_process(cycle) != NGX_OK
-        || ngx_omni_capture_init_process(cycle) != NGX_OK)
+        || ngx_omni_flusher_init_process(cycle) != NGX_OK
+        || ngx_omni_jobs_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -679,7 +710,9 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_omni_flush_exit_process(cycle);
+    /* the jobs' stop hooks (the flusher spools the ring) come first */
+    ngx_omni_jobs_exit_process(cycle);
+    ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);
 }

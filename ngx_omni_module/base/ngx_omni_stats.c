@@ -8,13 +8,15 @@
 #include "ngx_omni_stats.h"
 #include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_spool.h"
 
 
 static u_char *ngx_omni_stats_requests(u_char *p);
 static u_char *ngx_omni_stats_pixel(u_char *p);
 static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
+static u_char *ngx_omni_stats_jobs(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
@@ -156,7 +158,8 @@ ngx_omni_status_handler(ngx_http_request_t *r)
                                    "No location of this server uses omni");
     }
 
-    size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192;
+    size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192
+           + NGX_OMNI_STATS_JOBS * 512;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -167,6 +170,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     p = ngx_omni_stats_pixel(p);
     p = ngx_omni_stats_pg(p);
     p = ngx_omni_stats_cache(p);
+    p = ngx_omni_stats_jobs(p);
 
     r->headers_out.last_modified_time = -1;
 
@@ -369,4 +373,94 @@ ngx_omni_stats_cache(u_char *p)
         "omni_cache_invalidations_total %uA\n",
         cs->hits, cs->misses, cs->stale, cs->evictions, cs->entries,
         cs->bumps);
+}
+
+
+/*
+ * The runner's jobs, by job.  A lease is held on this host while its
+ * holder beats; a job without a lease (every worker runs it) has no
+ * lease line.
+ */
+static u_char *
+ngx_omni_stats_jobs(u_char *p)
+{
+    ngx_uint_t             j, held;
+    ngx_time_t            *tp;
+    ngx_msec_int_t         beat_age;
+    ngx_atomic_uint_t      now, age;
+    ngx_omni_job_stats_t  *js;
+
+    tp = ngx_timeofday();
+    now = (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
+
+    p = ngx_sprintf(p, "# HELP omni_job_runs_total Slices a job ran on "
+                       "this host.\n"
+                       "# TYPE omni_job_runs_total counter\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0]) {
+            p = ngx_sprintf(p, "omni_job_runs_total{job=\"%s\"} %uA\n",
+                            js->name, js->runs);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_errors_total Slices that failed "
+                       "(each one backs the job off).\n"
+                       "# TYPE omni_job_errors_total counter\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0]) {
+            p = ngx_sprintf(p, "omni_job_errors_total{job=\"%s\"} %uA\n",
+                            js->name, js->errors);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_lease_held 1 while a worker of "
+                       "this host holds the job's lease.\n"
+                       "# TYPE omni_job_lease_held gauge\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0] == '\0' || js->stale == 0) {
+            continue;
+        }
+
+        /*
+         * Signed: the holder's clock reading may be a little ahead.  A
+         * holder killed a moment ago still has a fresh beat: no process
+         * with its pid (ESRCH) is no holder either.
+         */
+        beat_age = (ngx_msec_int_t) (ngx_current_msec - js->beat);
+        held = js->holder != 0
+               && beat_age <= (ngx_msec_int_t) js->stale
+               && !(kill((ngx_pid_t) js->holder, 0) == -1
+                    && ngx_errno == NGX_ESRCH);
+
+        p = ngx_sprintf(p, "omni_job_lease_held{job=\"%s\"} %ui\n",
+                        js->name, held);
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_job_last_success_age_seconds Time "
+                       "since a slice of the job last ended well.\n"
+                       "# TYPE omni_job_last_success_age_seconds gauge\n");
+
+    for (j = 0; j < NGX_OMNI_STATS_JOBS; j++) {
+        js = &ngx_omni_stats->jobs[j];
+
+        if (js->name[0] == '\0' || js->last_success == 0) {
+            continue;
+        }
+
+        age = now > js->last_success ? now - js->last_success : 0;
+
+        p = ngx_sprintf(p, "omni_job_last_success_age_seconds{job=\"%s\"} "
+                           "%uA.%03uA\n", js->name, age / 1000, age % 1000);
+    }
+
+    return p;
 }

@@ -2,7 +2,8 @@
 /*
  * Counters for /omni/status, in a shared zone so that any worker's answer
  * covers all of them: requests by endpoint and status class, latency
- * histograms, the pixel ring, and one slot per worker for pool gauges.
+ * histograms, the pixel ring, the jobs of the runner (with their host
+ * leases), and one slot per worker for pool gauges.
  */
 
 #ifndef _NGX_OMNI_STATS_H_INCLUDED_
@@ -18,6 +19,7 @@
 
 
 #define NGX_OMNI_STATS_WORKERS     64
+#define NGX_OMNI_STATS_JOBS        16
 #define NGX_OMNI_LATENCY_BUCKETS   12
 
 
@@ -46,6 +48,22 @@ typedef struct {
 } ngx_omni_endpoint_stats_t;
 
 
+/*
+ * A job of the runner (ngx_omni_jobs.c), found by name: the slot outlives
+ * a reload.  holder and beat are the lease of a ONE_PER_HOST job; of a
+ * ONE_PER_FLEET job, they say which worker of this host holds its row.
+ */
+typedef struct {
+    u_char                name[32];      /* NUL-terminated; "" a free slot */
+    ngx_atomic_t          runs;
+    ngx_atomic_t          errors;
+    ngx_atomic_t          last_success;  /* wall clock ms; 0: never */
+    ngx_atomic_t          holder;        /* the pid holding the lease */
+    ngx_atomic_t          beat;          /* its heartbeat, monotonic ms */
+    ngx_atomic_t          stale;         /* ms a beat lasts; 0: no lease */
+} ngx_omni_job_stats_t;
+
+
 typedef struct {
     ngx_pid_t             pid;
     ngx_omni_pg_stats_t   pg;
@@ -56,6 +74,7 @@ typedef struct {
     ngx_omni_pixel_stats_t     pixel;
     ngx_omni_endpoint_stats_t  endpoints[NGX_OMNI_EP_N];
     ngx_omni_worker_stats_t    workers[NGX_OMNI_STATS_WORKERS];
+    ngx_omni_job_stats_t       jobs[NGX_OMNI_STATS_JOBS];
 } ngx_omni_stats_t;
 
 

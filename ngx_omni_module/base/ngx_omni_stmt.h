@@ -40,7 +40,10 @@
     X(PX_CLAIM,        "SELECT id, tenant_id, phone_raw, default_region"    \
                        " FROM omni_px_capture_claim($1)")                   \
     X(PX_APPLY,        "SELECT omni_px_capture_apply($1::bigint[],"         \
-                       " $2::text[], $3::text[])")
+                       " $2::text[], $3::text[])")                          \
+    X(JOB_LEASE,       "SELECT omni_job_lease($1, $2, $3, $4)")             \
+    X(JOB_RELEASE,     "SELECT omni_job_release($1, $2, $3)")               \
+    X(JOB_LEASE_SWEEP, "SELECT omni_job_lease_sweep()")
 
 
 #define NGX_OMNI_STMT_ENUM(name, sql)  NGX_OMNI_STMT_##name,

@@ -10,7 +10,8 @@
 #include "ngx_omni_http.h"
 #include "ngx_omni_beacon.h"
 #include "ngx_omni_stats.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_spool.h"
 #include "omni_beacon.h"
 
 #include "ngx_omni_pixel_js.h"
@@ -29,7 +30,7 @@ static ngx_int_t ngx_omni_pixel_cors(ngx_http_request_t *r,
     ngx_uint_t preflight);
 static void ngx_omni_pixel_beacon(ngx_http_request_t *r, ngx_str_t *key,
     int64_t now_ms, omni_beacon_t *b);
-static void ngx_omni_pixel_keep(u_char *row, size_t len);
+static void ngx_omni_pixel_queue_row(u_char *row, size_t len);
 static int64_t ngx_omni_pixel_now_ms(void);
 static void ngx_omni_pixel_text(omni_text_t *t, json_t *v);
 
@@ -162,7 +163,7 @@ ngx_omni_pixel_gif(ngx_http_request_t *r, ngx_str_t *key)
                                     1);
 
     } else {
-        ngx_omni_pixel_keep(row, len);
+        ngx_omni_pixel_queue_row(row, len);
     }
 
     return ngx_omni_pixel_send_gif(r);
@@ -330,7 +331,7 @@ ngx_omni_pixel_post_event(ngx_http_request_t *r, ngx_str_t *key, json_t *ev,
         return NGX_DECLINED;
     }
 
-    ngx_omni_pixel_keep(row, len);
+    ngx_omni_pixel_queue_row(row, len);
 
     return NGX_OK;
 }
@@ -358,7 +359,7 @@ ngx_omni_pixel_beacon(ngx_http_request_t *r, ngx_str_t *key, int64_t now_ms,
 
 /* the ring, or an overflow file when it is full; never silently dropped */
 static void
-ngx_omni_pixel_keep(u_char *row, size_t len)
+ngx_omni_pixel_queue_row(u_char *row, size_t len)
 {
     if (ngx_omni_ring_append(row, len) == NGX_OK
         || ngx_omni_spool_append(row, len) == NGX_OK)

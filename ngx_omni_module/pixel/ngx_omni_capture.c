@@ -1,83 +1,71 @@
 
 /*
  * Phone capture, off the hot path: captured phones wait in PostgreSQL
- * (omni_px_captures) until the drainer claims a batch, reads each number
- * with core/omni_phone (the tenant's default region for national forms),
- * and applies them in one statement: WhatsApp identities for the mobiles
- * of SG, MY, ID, HK, MO, a phone attribute for the rest.
+ * (omni_px_captures) until a slice of this job claims a batch, reads each
+ * number with core/omni_phone (the tenant's default region for national
+ * forms), and applies them in one statement: WhatsApp identities for the
+ * mobiles of SG, MY, ID, HK, MO, a phone attribute for the rest.
+ *
+ * A job of the runner, one per host: the claim (omni_px_capture_claim,
+ * FOR UPDATE SKIP LOCKED) keeps hosts apart, so the work grows with the
+ * fleet; leftovers of a crash between claim and apply are claimed again
+ * once their claim is a minute old.
  */
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_pg.h"
 #include "ngx_omni_stmt.h"
 #include "ngx_omni_stats.h"
-#include "ngx_omni_pixel.h"
+#include "ngx_omni_jobs.h"
+#include "ngx_omni_capture.h"
 #include "omni_phone.h"
 
 
 #define NGX_OMNI_CAPTURE_BATCH     500
-#define NGX_OMNI_CAPTURE_INTERVAL  1000
 
 
-static void ngx_omni_capture_tick(ngx_event_t *ev);
-static void ngx_omni_capture_claim(void);
+static ngx_int_t ngx_omni_capture_slice(ngx_omni_job_t *job);
 static void ngx_omni_capture_claimed(void *data, ngx_int_t rc,
     PGresult *res);
 static void ngx_omni_capture_applied(void *data, ngx_int_t rc,
     PGresult *res);
-static void ngx_omni_capture_rest(void);
 
 
-static ngx_event_t  ngx_omni_capture_timer;
-static ngx_uint_t   ngx_omni_capture_busy;
-static ngx_uint_t   ngx_omni_capture_again;
-static ngx_uint_t   ngx_omni_capture_last;
+static ngx_omni_job_t  ngx_omni_capture_job;
+static ngx_uint_t      ngx_omni_capture_last;
 
 
 ngx_int_t
-ngx_omni_capture_init_process(ngx_cycle_t *cycle)
+ngx_omni_capture_init_module(ngx_cycle_t *cycle)
 {
-    ngx_omni_capture_timer.handler = ngx_omni_capture_tick;
-    ngx_omni_capture_timer.log = cycle->log;
-    ngx_omni_capture_timer.data = &ngx_omni_capture_timer;
-    ngx_omni_capture_timer.cancelable = 1;
+    ngx_omni_job_t  *job;
 
-    ngx_add_timer(&ngx_omni_capture_timer, NGX_OMNI_CAPTURE_INTERVAL);
+    job = &ngx_omni_capture_job;
 
-    return NGX_OK;
+    ngx_memzero(job, sizeof(ngx_omni_job_t));
+    ngx_str_set(&job->name, "pixel_capture");
+    job->holder = "the phone capture worker";
+    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
+    job->interval = 1000;
+    job->slice_max = 10000;
+    job->backoff_min = 1000;
+    job->backoff_max = 30000;
+    job->slice = ngx_omni_capture_slice;
+
+    return ngx_omni_job_register(cycle, job);
 }
 
 
+/* the flusher stored captures: claim them now, not at the next rest's end */
 void
 ngx_omni_capture_wake(void)
 {
-    if (ngx_omni_capture_busy) {
-        ngx_omni_capture_again = 1;
-        return;
-    }
-
-    ngx_omni_capture_claim();
+    ngx_omni_job_wake(&ngx_omni_capture_job);
 }
 
 
-static void
-ngx_omni_capture_tick(ngx_event_t *ev)
-{
-    (void) ev;
-
-    /* leftovers (a crash between claim and apply) are claimed again */
-    if (!ngx_omni_capture_busy && ngx_omni_ring_lease() == NGX_OK) {
-        ngx_omni_capture_claim();
-    }
-
-    if (!ngx_exiting) {
-        ngx_add_timer(&ngx_omni_capture_timer, NGX_OMNI_CAPTURE_INTERVAL);
-    }
-}
-
-
-static void
-ngx_omni_capture_claim(void)
+static ngx_int_t
+ngx_omni_capture_slice(ngx_omni_job_t *job)
 {
     u_char     n[NGX_INT_T_LEN];
     ngx_str_t  param;
@@ -85,15 +73,14 @@ ngx_omni_capture_claim(void)
     param.data = n;
     param.len = ngx_sprintf(n, "%d", NGX_OMNI_CAPTURE_BATCH) - n;
 
-    ngx_omni_capture_again = 0;
-    ngx_omni_capture_busy = 1;
-
     if (ngx_omni_pg_query(NGX_OMNI_STMT_PX_CLAIM, 1, &param,
-                          ngx_omni_capture_claimed, NULL)
+                          ngx_omni_capture_claimed, job)
         == NULL)
     {
-        ngx_omni_capture_busy = 0;
+        return NGX_ERROR;
     }
+
+    return NGX_DONE;
 }
 
 
@@ -107,20 +94,18 @@ ngx_omni_capture_claimed(void *data, ngx_int_t rc, PGresult *res)
     ngx_str_t      params[3];
     omni_phone_t   phone;
 
-    (void) data;
-
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "omni: claiming captured phones failed: %s",
                       res ? PQresultErrorMessage(res) : "no database");
-        ngx_omni_capture_rest();
+        ngx_omni_job_done(data, NGX_ERROR);
         return;
     }
 
     rows = PQntuples(res);
 
     if (rows == 0) {
-        ngx_omni_capture_rest();
+        ngx_omni_job_done(data, NGX_OK);
         return;
     }
 
@@ -134,7 +119,7 @@ ngx_omni_capture_claimed(void *data, ngx_int_t rc, PGresult *res)
         ngx_free(ids);
         ngx_free(e164s);
         ngx_free(kinds);
-        ngx_omni_capture_rest();
+        ngx_omni_job_done(data, NGX_ERROR);
         return;
     }
 
@@ -179,10 +164,10 @@ ngx_omni_capture_claimed(void *data, ngx_int_t rc, PGresult *res)
     params[2].len = pk - kinds;
 
     if (ngx_omni_pg_query(NGX_OMNI_STMT_PX_APPLY, 3, params,
-                          ngx_omni_capture_applied, NULL)
+                          ngx_omni_capture_applied, data)
         == NULL)
     {
-        ngx_omni_capture_rest();
+        ngx_omni_job_done(data, NGX_ERROR);
     }
 
     ngx_free(ids);
@@ -194,13 +179,11 @@ ngx_omni_capture_claimed(void *data, ngx_int_t rc, PGresult *res)
 static void
 ngx_omni_capture_applied(void *data, ngx_int_t rc, PGresult *res)
 {
-    (void) data;
-
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "omni: applying captured phones failed: %s",
                       res ? PQresultErrorMessage(res) : "no database");
-        ngx_omni_capture_rest();
+        ngx_omni_job_done(data, NGX_ERROR);
         return;
     }
 
@@ -208,19 +191,6 @@ ngx_omni_capture_applied(void *data, ngx_int_t rc, PGresult *res)
                                 ngx_omni_capture_last);
 
     /* a full batch: there may be more right behind it */
-    if (ngx_omni_capture_last == NGX_OMNI_CAPTURE_BATCH
-        || ngx_omni_capture_again)
-    {
-        ngx_omni_capture_claim();
-        return;
-    }
-
-    ngx_omni_capture_busy = 0;
-}
-
-
-static void
-ngx_omni_capture_rest(void)
-{
-    ngx_omni_capture_busy = 0;
+    ngx_omni_job_done(data, ngx_omni_capture_last == NGX_OMNI_CAPTURE_BATCH
+                            ? NGX_AGAIN : NGX_OK);
 }

@@ -7,16 +7,7 @@
  */
 
 #include "ngx_omni_module.h"
-#include "ngx_omni_pixel.h"
-
-
-/*
- * The drainer's heartbeat: it writes the time every BEAT ms (a timer of
- * its own, so a batch that waits on PostgreSQL does not stop it); a lease
- * whose time is older than STALE ms is free, whoever has the pid now.
- */
-#define NGX_OMNI_RING_BEAT   1000
-#define NGX_OMNI_RING_STALE  5000
+#include "ngx_omni_ring.h"
 
 
 typedef struct {
@@ -24,18 +15,18 @@ typedef struct {
     uint64_t        head;        /* bytes ever appended */
     uint64_t        tail;        /* bytes stored or spooled */
     uint64_t        capacity;
-    ngx_pid_t       drainer;     /* the process holding the drain lease */
-    ngx_msec_t      beat;        /* its last heartbeat (monotonic ms) */
+    /*
+     * Unused (the drainer's lease is the job runner's now), kept so that
+     * a ring left by an older module keeps its layout across a reload.
+     */
+    ngx_pid_t       drainer;
+    ngx_msec_t      beat;
     u_char          data[1];
 } ngx_omni_ring_t;
 
 
-static void ngx_omni_ring_beat(ngx_event_t *ev);
-
-
 static ngx_omni_ring_t  *ngx_omni_ring;
 static ngx_slab_pool_t  *ngx_omni_ring_shpool;
-static ngx_event_t       ngx_omni_ring_beat_ev;
 
 
 ngx_int_t
@@ -201,117 +192,6 @@ ngx_omni_ring_advance(uint64_t to)
 
     if (to > ngx_omni_ring->tail && to <= ngx_omni_ring->head) {
         ngx_omni_ring->tail = to;
-    }
-
-    ngx_shmtx_unlock(&ngx_omni_ring_shpool->mutex);
-}
-
-
-/*
- * Only one process drains (or spools) the ring at a time: during a reload
- * the old drainer keeps it until it exits (it beats until then).
- *
- * Whether the holder lives is judged by its heartbeat, not by its pid
- * alone: a dead drainer's pid may belong to any process by now, and
- * kill(pid, 0) then says "exists" (or EPERM, another user's), so a lease
- * judged by the pid would never be taken over.  Only a running holder
- * keeps the heartbeat fresh; nginx's monotonic clock is the same for
- * every process of the host and survives a reload, as the zone does.
- * (nginx's ngx_processes[] would not do: a worker only knows the slots of
- * its own generation, and a pid there can be reused as well.)  A pid that
- * no process has (ESRCH) is still taken at once: the holder is surely
- * gone, so a crashed drainer is replaced within a flush tick.
- */
-ngx_int_t
-ngx_omni_ring_lease(void)
-{
-    ngx_int_t         rc;
-    ngx_msec_int_t    age;
-    ngx_omni_ring_t  *ring;
-
-    ring = ngx_omni_ring;
-
-    if (ring == NULL) {
-        return NGX_DECLINED;
-    }
-
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&ngx_omni_ring_shpool->mutex);
-
-    /* signed: another process's clock reading may be a little ahead */
-    age = (ngx_msec_int_t) (ngx_current_msec - ring->beat);
-
-    if (ring->drainer == ngx_pid) {
-        ring->beat = ngx_current_msec;
-        rc = NGX_OK;
-
-    } else if (ring->drainer == 0
-               || age > NGX_OMNI_RING_STALE
-               || (kill(ring->drainer, 0) == -1 && ngx_errno == NGX_ESRCH))
-    {
-        if (ring->drainer) {
-            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                          "omni: the Pixel ring's drainer %P is gone "
-                          "(last heartbeat %M ms ago); taking over",
-                          ring->drainer, (ngx_msec_t) ngx_max(age, 0));
-        }
-
-        ring->drainer = ngx_pid;
-        ring->beat = ngx_current_msec;
-        rc = NGX_OK;
-    }
-
-    ngx_shmtx_unlock(&ngx_omni_ring_shpool->mutex);
-
-    if (rc == NGX_OK && !ngx_omni_ring_beat_ev.timer_set) {
-        ngx_omni_ring_beat_ev.handler = ngx_omni_ring_beat;
-        /* nginx's debug log reads ev->data as a connection's: never NULL */
-        ngx_omni_ring_beat_ev.data = &ngx_omni_ring_beat_ev;
-        ngx_omni_ring_beat_ev.log = ngx_cycle->log;
-        /* a reload or quit need not wait for it */
-        ngx_omni_ring_beat_ev.cancelable = 1;
-        ngx_add_timer(&ngx_omni_ring_beat_ev, NGX_OMNI_RING_BEAT);
-    }
-
-    return rc;
-}
-
-
-/* the holder's heartbeat, for as long as it holds the lease */
-static void
-ngx_omni_ring_beat(ngx_event_t *ev)
-{
-    ngx_uint_t  held;
-
-    held = 0;
-
-    ngx_shmtx_lock(&ngx_omni_ring_shpool->mutex);
-
-    if (ngx_omni_ring->drainer == ngx_pid) {
-        ngx_omni_ring->beat = ngx_current_msec;
-        held = 1;
-    }
-
-    ngx_shmtx_unlock(&ngx_omni_ring_shpool->mutex);
-
-    if (held) {
-        ngx_add_timer(ev, NGX_OMNI_RING_BEAT);
-    }
-}
-
-
-void
-ngx_omni_ring_release(void)
-{
-    if (ngx_omni_ring == NULL) {
-        return;
-    }
-
-    ngx_shmtx_lock(&ngx_omni_ring_shpool->mutex);
-
-    if (ngx_omni_ring->drainer == ngx_pid) {
-        ngx_omni_ring->drainer = 0;
     }
 
     ngx_shmtx_unlock(&ngx_omni_ring_shpool->mutex);

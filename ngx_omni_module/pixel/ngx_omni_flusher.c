@@ -1,0 +1,717 @@
+
+/*
+ * The Pixel flusher: a job of the runner, one process per host (the
+ * job's lease holder), moves beacons from the ring to PostgreSQL, a batch
+ * per transaction and a transaction per slice:
+ *
+ *   BEGIN; omni_px_ring_lock(source) -> drained;
+ *   omni_px_keys(the batch's pixel keys) -> their tenants;
+ *   COPY pixel_event_blocks FROM STDIN (FORMAT binary)   (a block a key);
+ *   omni_px_stored(source, end, captures); COMMIT
+ *
+ * The rows past drained become one block per pixel key (ngx_omni_batch).
+ * The source's drained position is committed with its rows, so a batch
+ * retried after a crash is neither lost nor stored twice.  While
+ * PostgreSQL is away the ring is written to spool files (ngx_omni_spool);
+ * replaying one is the same transaction with the same source, so it too
+ * skips what the database already has.  Spool files replay first.
+ */
+
+#include "ngx_omni_module.h"
+#include "ngx_omni_pg.h"
+#include "ngx_omni_stmt.h"
+#include "ngx_omni_stats.h"
+#include "ngx_omni_jobs.h"
+#include "ngx_omni_ring.h"
+#include "ngx_omni_batch.h"
+#include "ngx_omni_spool.h"
+#include "ngx_omni_capture.h"
+#include "ngx_omni_flusher.h"
+
+
+#define NGX_OMNI_FLUSHER_IDLE     0
+#define NGX_OMNI_FLUSHER_BEGIN    1
+#define NGX_OMNI_FLUSHER_LOCK     2
+#define NGX_OMNI_FLUSHER_KEYS     3
+#define NGX_OMNI_FLUSHER_COPY     4
+#define NGX_OMNI_FLUSHER_DATA     5
+#define NGX_OMNI_FLUSHER_STORED   6
+#define NGX_OMNI_FLUSHER_COMMIT   7
+#define NGX_OMNI_FLUSHER_ROLLBACK 8
+
+#define NGX_OMNI_FLUSHER_BATCH_BYTES  (4 * 1024 * 1024)
+#define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
+#define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a handful of statements */
+#define NGX_OMNI_FLUSHER_BACKOFF_MAX  5000
+
+
+typedef struct {
+    ngx_omni_pg_conn_t     *pc;
+    ngx_uint_t              state;
+    ngx_uint_t              up;
+    ngx_msec_t              down_since;
+    ngx_int_t               result;        /* the slice's, after ROLLBACK */
+
+    /*
+     * PostgreSQL refused a batch's data (SQLSTATE class 22 or 23): the
+     * next batches are cut in halves until the row it refuses is alone,
+     * and that row is set aside to a file, so one row never stops the
+     * rows behind it.  The cap doubles back after each batch stored.
+     */
+    ngx_uint_t              cap;           /* rows a batch; 0: no cap */
+    ngx_uint_t              refused;       /* the last failure was the data */
+
+    /* the batch in flight */
+    u_char                  source[96];
+    uint64_t                from;          /* position of the first byte */
+    uint64_t                to;            /* position after the last byte */
+    ngx_uint_t              from_file;
+    ngx_omni_spool_file_t   file;
+    ngx_omni_batch_t        batch;
+} ngx_omni_flusher_t;
+
+
+static ngx_int_t ngx_omni_flusher_slice(ngx_omni_job_t *job);
+static void ngx_omni_flusher_stop(ngx_omni_job_t *job);
+static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
+static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
+static ngx_int_t ngx_omni_flusher_start(void);
+static void ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res);
+static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
+static ngx_int_t ngx_omni_flusher_take_ring(uint64_t drained,
+    ngx_uint_t limit);
+static ngx_int_t ngx_omni_flusher_tenants(PGresult *res);
+static void ngx_omni_flusher_done(ngx_uint_t ok);
+static void ngx_omni_flusher_end(ngx_int_t rc);
+static void ngx_omni_flusher_release_batch(void);
+static ngx_int_t ngx_omni_flusher_set_aside(void);
+static uint64_t ngx_omni_flusher_stored_to(void);
+static void ngx_omni_flusher_lag(void);
+
+
+static ngx_omni_flusher_t     ngx_omni_flusher;
+static ngx_omni_main_conf_t  *ngx_omni_flusher_conf;
+static ngx_omni_job_t         ngx_omni_flusher_job;
+
+
+ngx_int_t
+ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
+{
+    ngx_omni_job_t        *job;
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+
+    job = &ngx_omni_flusher_job;
+
+    ngx_memzero(job, sizeof(ngx_omni_job_t));
+    ngx_str_set(&job->name, "pixel_flush");
+    job->holder = "the Pixel ring's drainer";
+    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
+    job->interval = omcf->flush_interval;
+    job->slice_max = NGX_OMNI_FLUSHER_SLICE_MAX;
+    job->backoff_min = omcf->flush_interval;
+    job->backoff_max = ngx_max(omcf->flush_interval,
+                               NGX_OMNI_FLUSHER_BACKOFF_MAX);
+    job->slice = ngx_omni_flusher_slice;
+    job->stop = ngx_omni_flusher_stop;
+
+    return ngx_omni_job_register(cycle, job);
+}
+
+
+ngx_int_t
+ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
+{
+    ngx_omni_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_omni_module);
+    ngx_omni_flusher_conf = omcf;
+
+    if (ngx_omni_spool_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ngx_omni_flusher, sizeof(ngx_omni_flusher_t));
+
+    ngx_omni_flusher.down_since = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
+{
+    (void) cycle;
+
+    if (ngx_omni_flusher_conf == NULL) {
+        return;
+    }
+
+    ngx_omni_spool_close_overflow();
+
+    ngx_omni_batch_free(&ngx_omni_flusher.batch);
+}
+
+
+/*
+ * The job stops in the drainer (reload, quit): what the ring holds goes
+ * to a spool file, named by its ring positions, so that whoever drains
+ * next (a new worker after a reload, or nginx after a restart) stores it
+ * exactly once.
+ */
+static void
+ngx_omni_flusher_stop(ngx_omni_job_t *job)
+{
+    (void) job;
+
+    (void) ngx_omni_spool_ring();
+}
+
+
+/*
+ * A slice: one batch, BEGIN to COMMIT (NGX_DONE: it ends in
+ * ngx_omni_flusher_end()), or, while PostgreSQL is away, the ring to disk.
+ */
+static ngx_int_t
+ngx_omni_flusher_slice(ngx_omni_job_t *job)
+{
+    uint64_t  tail, head;
+
+    (void) job;
+
+    if (ngx_omni_flusher.pc == NULL) {
+        ngx_omni_flusher.pc = ngx_omni_pg_conn_open("pixel flusher",
+                                                    ngx_omni_flusher_ready,
+                                                    ngx_omni_flusher_lost,
+                                                    NULL);
+    }
+
+    ngx_omni_spool_close_overflow();
+
+    if (ngx_omni_flusher.up) {
+        return ngx_omni_flusher_start();
+    }
+
+    /* PostgreSQL is away: after a while, the disk takes custody */
+    ngx_omni_ring_range(&tail, &head);
+
+    if (head > tail
+        && ngx_current_msec - ngx_omni_flusher.down_since
+           >= NGX_OMNI_FLUSHER_SPOOL_AFTER)
+    {
+        (void) ngx_omni_spool_ring();
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data)
+{
+    (void) pc;
+    (void) data;
+
+    ngx_omni_flusher.up = 1;
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
+
+    /* the rows waited: a slice now rather than at the rest's end */
+    ngx_omni_job_wake(&ngx_omni_flusher_job);
+}
+
+
+static void
+ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
+{
+    (void) pc;
+    (void) data;
+
+    if (ngx_omni_flusher.up) {
+        ngx_omni_flusher.down_since = ngx_current_msec;
+    }
+
+    ngx_omni_flusher.up = 0;
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
+}
+
+
+/*
+ * The next batch: a spool file first (oldest), else the ring.  NGX_DONE:
+ * a batch is under way; NGX_OK: nothing to store.
+ */
+static ngx_int_t
+ngx_omni_flusher_start(void)
+{
+    ngx_int_t  rc;
+    uint64_t   tail, head;
+
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE) {
+        return NGX_ERROR;
+    }
+
+    ngx_omni_flusher.from_file = 0;
+    ngx_omni_flusher.refused = 0;
+
+    if (ngx_omni_spool_next(&ngx_omni_flusher.file) == NGX_OK) {
+        ngx_omni_flusher.from_file = 1;
+        ngx_cpystrn(ngx_omni_flusher.source, ngx_omni_flusher.file.source,
+                    sizeof(ngx_omni_flusher.source));
+
+    } else {
+        ngx_omni_ring_range(&tail, &head);
+
+        if (head == tail) {
+            return NGX_OK;
+        }
+
+        (void) ngx_sprintf(ngx_omni_flusher.source, "ring:%016xL%Z",
+                           ngx_omni_ring_epoch());
+    }
+
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_BEGIN;
+
+    rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "BEGIN",
+                                 ngx_omni_flusher_step, NULL);
+    if (rc != NGX_OK) {
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
+{
+    char              *v;
+    uint64_t           drained;
+    ngx_str_t          params[3];
+    u_char             pos[NGX_INT64_LEN + 1];
+    ngx_omni_batch_t  *b;
+
+    (void) data;
+
+    b = &ngx_omni_flusher.batch;
+
+    if (rc != NGX_OK) {
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "omni: pixel batch failed: %s",
+                          PQresultErrorMessage(res));
+
+            /* a data exception or a constraint: retrying won't help */
+            v = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            ngx_omni_flusher.refused = v && (ngx_strncmp(v, "22", 2) == 0
+                                             || ngx_strncmp(v, "23", 2) == 0);
+        }
+
+        ngx_omni_flusher_done(0);
+        return;
+    }
+
+    switch (ngx_omni_flusher.state) {
+
+    case NGX_OMNI_FLUSHER_BEGIN:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_LOCK;
+
+        params[0].data = ngx_omni_flusher.source;
+        params[0].len = ngx_strlen(ngx_omni_flusher.source);
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_RING_LOCK, 1, params,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_LOCK:
+        v = PQgetvalue(res, 0, 0);
+        drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
+
+        if (ngx_omni_flusher_take(drained) != NGX_OK
+            || ngx_omni_batch_shape(b, ngx_omni_flusher.from_file) != NGX_OK)
+        {
+            ngx_omni_flusher_done(0);
+            return;
+        }
+
+        if (b->blocks.nblocks == 0) {
+            /* the database has all of it already, or none of it is ours */
+            ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+            ngx_omni_flusher_step(NULL, NGX_OK, NULL);
+            return;
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_KEYS;
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_KEYS, 1, &b->keys,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_KEYS:
+        if (ngx_omni_flusher_tenants(res) != NGX_OK) {
+            ngx_omni_flusher_done(0);
+            return;
+        }
+
+        if (b->copy.len == 0) {
+            ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+            ngx_omni_flusher_step(NULL, NGX_OK, NULL);
+            return;
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_COPY;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc,
+                 "COPY pixel_event_blocks (tenant_id, first_at, last_at, n, "
+                 "evs, events) FROM STDIN (FORMAT binary)",
+                 ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_COPY:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+        rc = ngx_omni_pg_conn_copy(ngx_omni_flusher.pc, &b->copy, 1,
+                                   ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_DATA:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_STORED;
+
+        params[0].data = ngx_omni_flusher.source;
+        params[0].len = ngx_strlen(ngx_omni_flusher.source);
+        params[1].data = pos;
+        params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flusher_stored_to())
+                        - pos;
+        params[2] = b->captures;
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_STORED, 3, params,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_STORED:
+        v = PQgetvalue(res, 0, 0);
+
+        if (ngx_atoi((u_char *) v, ngx_strlen(v)) > 0) {
+            ngx_omni_capture_wake();
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_COMMIT;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "COMMIT",
+                                     ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_COMMIT:
+        ngx_omni_flusher_done(1);
+        return;
+
+    case NGX_OMNI_FLUSHER_ROLLBACK:
+    default:
+        ngx_omni_flusher_end(ngx_omni_flusher.result);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "omni: pixel batch step %ui could not be sent",
+                      ngx_omni_flusher.state);
+        ngx_omni_flusher_done(0);
+    }
+}
+
+
+/*
+ * The bytes of this batch, past what the database already has: from the
+ * ring, or from the spool file being replayed; at most
+ * omni_pixel_flush_batch rows, fewer while a refused row is sought.
+ */
+static ngx_int_t
+ngx_omni_flusher_take(uint64_t drained)
+{
+    ngx_uint_t           limit;
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+
+    limit = ngx_omni_flusher_conf->flush_batch;
+
+    if (f->cap && f->cap < limit) {
+        limit = f->cap;
+    }
+
+    if (!f->from_file) {
+        return ngx_omni_flusher_take_ring(drained, limit);
+    }
+
+    return ngx_omni_spool_read(&f->file, drained, limit, &f->batch,
+                               &f->from, &f->to);
+}
+
+
+static ngx_int_t
+ngx_omni_flusher_take_ring(uint64_t drained, ngx_uint_t limit)
+{
+    uint64_t             tail, head, from, to;
+    ngx_omni_batch_t    *b;
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+    b = &f->batch;
+
+    ngx_omni_ring_range(&tail, &head);
+
+    /* a crash after COMMIT left the tail behind: catch it up */
+    from = ngx_max(tail, drained);
+
+    if (from > head) {
+        from = head;
+    }
+
+    if (from > tail) {
+        ngx_omni_ring_advance(from);
+    }
+
+    to = ngx_min(head, from + NGX_OMNI_FLUSHER_BATCH_BYTES);
+
+    b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
+    f->from = from;
+    f->to = ngx_max(to, from);
+    b->rows = ngx_omni_batch_count_rows(b->chunks, b->nchunks);
+
+    if (b->rows > limit) {
+        /* cut after the last row the batch may have */
+        to = from + ngx_omni_batch_rows_len(b->chunks, b->nchunks, limit);
+        b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
+        f->to = to;
+        b->rows = limit;
+    }
+
+    return NGX_OK;
+}
+
+
+/* omni_px_keys() answered: the blocks of known keys, and their captures */
+static ngx_int_t
+ngx_omni_flusher_tenants(PGresult *res)
+{
+    int                i;
+    char              *key;
+    ngx_omni_batch_t  *b;
+
+    b = &ngx_omni_flusher.batch;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        key = PQgetvalue(res, i, 0);
+
+        ngx_omni_batch_set_tenant(b, (u_char *) key, ngx_strlen(key),
+                                  ngx_atoof((u_char *) PQgetvalue(res, i, 1),
+                                            PQgetlength(res, i, 1)));
+    }
+
+    return ngx_omni_batch_encode(b);
+}
+
+
+static void
+ngx_omni_flusher_done(ngx_uint_t ok)
+{
+    uint64_t             tail, head;
+    ngx_omni_batch_t    *b;
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+    b = &f->batch;
+
+    if (!ok) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
+
+        if (f->state == NGX_OMNI_FLUSHER_ROLLBACK) {
+            /* the ROLLBACK failed as well: the link is in trouble */
+            f->result = NGX_ERROR;
+
+        } else if (f->refused) {
+            /*
+             * Not PostgreSQL's trouble but a row's: the next batch, half
+             * this one, goes at once; a single row goes aside.  A disk
+             * that can't take it backs off instead.
+             */
+            f->refused = 0;
+            f->result = NGX_AGAIN;
+
+            if (b->rows > 1) {
+                f->cap = b->rows / 2;
+
+            } else if (ngx_omni_flusher_set_aside() == NGX_OK) {
+                f->cap = 0;
+
+            } else {
+                f->result = NGX_ERROR;
+            }
+
+        } else {
+            f->result = NGX_ERROR;
+        }
+
+        if (f->up && f->state != NGX_OMNI_FLUSHER_IDLE
+            && f->state != NGX_OMNI_FLUSHER_ROLLBACK)
+        {
+            /* set first: the answer may come before the call returns */
+            f->state = NGX_OMNI_FLUSHER_ROLLBACK;
+
+            if (ngx_omni_pg_conn_simple(f->pc, "ROLLBACK",
+                                        ngx_omni_flusher_step, NULL)
+                == NGX_OK)
+            {
+                return;
+            }
+        }
+
+        ngx_omni_flusher_end(f->result);
+        return;
+    }
+
+    if (b->unknown) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
+                                    b->unknown);
+    }
+
+    if (b->malformed) {
+        /* only a damaged spool file or another version's rows get here */
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_lost,
+                                    b->malformed);
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "omni: %uz pixel rows in \"%s\" are not beacon rows "
+                      "and were skipped", b->malformed,
+                      f->from_file ? f->file.path : f->source);
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_batches, 1);
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_flushed,
+                                b->rows);
+
+    if (f->cap) {
+        f->cap = (f->cap * 2 >= ngx_omni_flusher_conf->flush_batch)
+                 ? 0 : f->cap * 2;
+    }
+
+    if (f->from_file) {
+        (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_replayed,
+                                    b->rows);
+    } else {
+        ngx_omni_flusher_lag();
+    }
+
+    ngx_omni_flusher_release_batch();
+
+    /*
+     * A full batch waiting, or files to replay: go on at once.  Else rest
+     * for the job's interval: a batch costs PostgreSQL a few statements
+     * and a commit whatever its size, so small ones back to back would
+     * cost it more than the rows do.  (A worker leaving starts no new
+     * slice: the runner stops the job, and the ring goes to a spool file
+     * for the next drainer, else steady traffic would keep an old worker
+     * draining and the reload from ending.)
+     */
+    ngx_omni_ring_range(&tail, &head);
+
+    ngx_omni_flusher_end((f->from_file
+                          || head - tail >= NGX_OMNI_FLUSHER_BATCH_BYTES)
+                         ? NGX_AGAIN : NGX_OK);
+}
+
+
+/* the slice ends: the runner decides when the next one starts */
+static void
+ngx_omni_flusher_end(ngx_int_t rc)
+{
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
+
+    ngx_omni_job_done(&ngx_omni_flusher_job, rc);
+}
+
+
+/*
+ * The batch's bytes are stored (or set aside): the ring frees them, or a
+ * spool file replayed to its end is removed.
+ */
+static void
+ngx_omni_flusher_release_batch(void)
+{
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+
+    if (!f->from_file) {
+        ngx_omni_ring_advance(f->to);
+        return;
+    }
+
+    ngx_omni_spool_replayed(&f->file, f->to);
+}
+
+
+/*
+ * A row PostgreSQL refuses by itself goes aside, so that the rows behind
+ * it go on: the ring's tail moves past it; a spool file being replayed is
+ * read on after it.
+ */
+static ngx_int_t
+ngx_omni_flusher_set_aside(void)
+{
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+
+    if (ngx_omni_spool_set_aside(&f->batch, f->source) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (f->from_file) {
+        ngx_omni_spool_skip(&f->file, f->to);
+    }
+
+    ngx_omni_flusher_release_batch();
+
+    return NGX_OK;
+}
+
+
+/* the position the database keeps for the batch's source */
+static uint64_t
+ngx_omni_flusher_stored_to(void)
+{
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+
+    if (f->from_file) {
+        return ngx_omni_spool_stored_to(&f->file, f->to);
+    }
+
+    return f->to;
+}
+
+
+/* how old the batch's oldest beacon was when it was stored */
+static void
+ngx_omni_flusher_lag(void)
+{
+    int64_t             lag;
+    ngx_time_t         *tp;
+    ngx_atomic_uint_t   max;
+
+    if (ngx_omni_flusher.batch.oldest_ms == 0) {
+        return;
+    }
+
+    tp = ngx_timeofday();
+    lag = (int64_t) tp->sec * 1000 + tp->msec
+          - ngx_omni_flusher.batch.oldest_ms;
+
+    max = ngx_omni_stats->pixel.flush_lag_ms_max;
+
+    if (lag > 0 && (ngx_atomic_uint_t) lag > max) {
+        (void) ngx_atomic_cmp_set(&ngx_omni_stats->pixel.flush_lag_ms_max,
+                                  max, (ngx_atomic_uint_t) lag);
+    }
+}
