@@ -46,6 +46,13 @@
 
 #define NGX_OMNI_PG_MAX_CHUNKS  4
 
+/*
+ * COPY data handed to libpq a turn of the event loop: a batch of
+ * megabytes sent at once would hold the worker (and grow libpq's buffer
+ * to its size); the rest goes on the next turn or the next write event.
+ */
+#define NGX_OMNI_PG_COPY_SLICE  (128 * 1024)
+
 
 struct ngx_omni_pg_query_s {
     ngx_queue_t                 queue;
@@ -83,6 +90,7 @@ struct ngx_omni_pg_conn_s {
     ngx_str_t                   chunks[NGX_OMNI_PG_MAX_CHUNKS];
     ngx_uint_t                  nchunks;
     ngx_uint_t                  chunk;
+    size_t                      chunk_sent; /* of chunks[chunk] */
 
     /* dedicated connections */
     ngx_omni_pg_conn_event_pt   ready;
@@ -446,6 +454,7 @@ ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
 
     pc->nchunks = nchunks;
     pc->chunk = 0;
+    pc->chunk_sent = 0;
     pc->copying = 1;
     pc->copy_ended = 0;
     pc->handler = handler;
@@ -878,13 +887,40 @@ static void
 ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
 {
     int         rc;
+    size_t      len, sent;
     ngx_str_t  *chunk;
+
+    sent = 0;
 
     while (pc->copying && pc->chunk < pc->nchunks) {
         chunk = &pc->chunks[pc->chunk];
 
-        if (chunk->len) {
-            rc = PQputCopyData(pc->pg, (char *) chunk->data, (int) chunk->len);
+        if (sent >= NGX_OMNI_PG_COPY_SLICE) {
+            rc = PQflush(pc->pg);
+
+            if (rc < 0) {
+                ngx_omni_pg_broken(pc, "flush", NGX_ERROR);
+                return;
+            }
+
+            if (rc == 0) {
+                /* all out: the next slice on the next turn of the loop */
+                ngx_post_event(pc->c->write, &ngx_posted_next_events);
+            }
+
+            /* else the socket is full: the next write event goes on */
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->c->log, 0,
+                           "omni pg %s: copy slice sent, %s", pc->name,
+                           rc ? "socket full" : "next turn");
+            return;
+        }
+
+        len = ngx_min(chunk->len - pc->chunk_sent,
+                      NGX_OMNI_PG_COPY_SLICE - sent);
+
+        if (len) {
+            rc = PQputCopyData(pc->pg, (char *) chunk->data + pc->chunk_sent,
+                               (int) len);
 
             if (rc == 0) {
                 /* libpq's buffer is full: wait for the socket */
@@ -896,9 +932,15 @@ ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
                 ngx_omni_pg_broken(pc, "copy", NGX_ERROR);
                 return;
             }
+
+            pc->chunk_sent += len;
+            sent += len;
         }
 
-        pc->chunk++;
+        if (pc->chunk_sent == chunk->len) {
+            pc->chunk++;
+            pc->chunk_sent = 0;
+        }
     }
 
     if (pc->copying && !pc->copy_ended) {

@@ -27,15 +27,21 @@
 #include "ngx_omni_flusher.h"
 
 
+/*
+ * The state names the answer awaited: of PostgreSQL, or of the batch's
+ * assembly (SHAPE, ENCODE), which runs off the event loop.
+ */
 #define NGX_OMNI_FLUSHER_IDLE     0
 #define NGX_OMNI_FLUSHER_BEGIN    1
 #define NGX_OMNI_FLUSHER_LOCK     2
-#define NGX_OMNI_FLUSHER_KEYS     3
-#define NGX_OMNI_FLUSHER_COPY     4
-#define NGX_OMNI_FLUSHER_DATA     5
-#define NGX_OMNI_FLUSHER_STORED   6
-#define NGX_OMNI_FLUSHER_COMMIT   7
-#define NGX_OMNI_FLUSHER_ROLLBACK 8
+#define NGX_OMNI_FLUSHER_SHAPE    3
+#define NGX_OMNI_FLUSHER_KEYS     4
+#define NGX_OMNI_FLUSHER_ENCODE   5
+#define NGX_OMNI_FLUSHER_COPY     6
+#define NGX_OMNI_FLUSHER_DATA     7
+#define NGX_OMNI_FLUSHER_STORED   8
+#define NGX_OMNI_FLUSHER_COMMIT   9
+#define NGX_OMNI_FLUSHER_ROLLBACK 10
 
 #define NGX_OMNI_FLUSHER_BATCH_BYTES  (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
@@ -74,10 +80,11 @@ static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_start(void);
 static void ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res);
+static void ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc);
+static ngx_uint_t ngx_omni_flusher_limit(void);
 static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
-static ngx_int_t ngx_omni_flusher_take_ring(uint64_t drained,
-    ngx_uint_t limit);
-static ngx_int_t ngx_omni_flusher_tenants(PGresult *res);
+static void ngx_omni_flusher_take_ring(uint64_t drained);
+static void ngx_omni_flusher_tenants(PGresult *res);
 static void ngx_omni_flusher_done(ngx_uint_t ok);
 static void ngx_omni_flusher_release_batch(void);
 static ngx_int_t ngx_omni_flusher_set_aside(void);
@@ -102,6 +109,13 @@ ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_memzero(&ngx_omni_flusher, sizeof(ngx_omni_flusher_t));
+
+    if (ngx_omni_batch_init(&ngx_omni_flusher.batch, cycle,
+                            &omcf->thread_pool)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ngx_omni_flusher.timer.handler = ngx_omni_flusher_tick;
     ngx_omni_flusher.timer.log = cycle->log;
@@ -128,6 +142,8 @@ ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
     if (ngx_omni_flusher_conf == NULL) {
         return;
     }
+
+    ngx_omni_spool_exit_process();
 
     if (ngx_omni_ring_lease() == NGX_OK) {
         (void) ngx_omni_spool_ring();
@@ -190,7 +206,7 @@ ngx_omni_flusher_tick(ngx_event_t *ev)
         && ngx_current_msec - ngx_omni_flusher.down_since
            >= NGX_OMNI_FLUSHER_SPOOL_AFTER)
     {
-        (void) ngx_omni_spool_ring();
+        (void) ngx_omni_spool_ring_start();
     }
 
     ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
@@ -238,6 +254,15 @@ ngx_omni_flusher_start(void)
     if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE
         || !ngx_omni_flusher.up)
     {
+        return;
+    }
+
+    if (ngx_omni_flusher.batch.running || ngx_omni_spool_busy()) {
+        /*
+         * a batch given up (its link lost) still assembling, or the ring
+         * on its way to a spool file: the next tick
+         */
+        ngx_omni_flusher_schedule(ngx_omni_flusher_conf->flush_interval);
         return;
     }
 
@@ -323,11 +348,29 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
         v = PQgetvalue(res, 0, 0);
         drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
 
-        if (ngx_omni_flusher_take(drained) != NGX_OK
-            || ngx_omni_batch_shape(b, ngx_omni_flusher.from_file) != NGX_OK)
-        {
+        if (ngx_omni_flusher_take(drained) != NGX_OK) {
             ngx_omni_flusher_done(0);
             return;
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_SHAPE;
+
+        rc = ngx_omni_batch_shape(b, ngx_omni_flusher_limit(),
+                                  ngx_omni_flusher.from_file,
+                                  ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
+        }
+
+        return;
+
+    case NGX_OMNI_FLUSHER_SHAPE:
+        if (!ngx_omni_flusher.from_file && b->nchunks) {
+            /* the rows shaped, at most omni_pixel_flush_batch */
+            ngx_omni_flusher.to = ngx_omni_flusher.from + b->taken;
+            b->nchunks = ngx_omni_ring_chunks(ngx_omni_flusher.from,
+                                              &ngx_omni_flusher.to,
+                                              b->chunks);
         }
 
         if (b->blocks.nblocks == 0) {
@@ -344,11 +387,18 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
         break;
 
     case NGX_OMNI_FLUSHER_KEYS:
-        if (ngx_omni_flusher_tenants(res) != NGX_OK) {
-            ngx_omni_flusher_done(0);
-            return;
+        ngx_omni_flusher_tenants(res);
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_ENCODE;
+
+        rc = ngx_omni_batch_encode(b, ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
         }
 
+        return;
+
+    case NGX_OMNI_FLUSHER_ENCODE:
         if (b->copy.len == 0) {
             ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
             ngx_omni_flusher_step(NULL, NGX_OK, NULL);
@@ -415,36 +465,63 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
 }
 
 
+/* the batch's assembly is over, in a thread or in slices */
+static void
+ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc)
+{
+    (void) b;
+
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_SHAPE
+        && ngx_omni_flusher.state != NGX_OMNI_FLUSHER_ENCODE)
+    {
+        /* the link was lost meanwhile: the batch was given up */
+        return;
+    }
+
+    ngx_omni_flusher_step(NULL, rc, NULL);
+}
+
+
+/* omni_pixel_flush_batch rows, fewer while a refused row is sought */
+static ngx_uint_t
+ngx_omni_flusher_limit(void)
+{
+    ngx_uint_t  limit;
+
+    limit = ngx_omni_flusher_conf->flush_batch;
+
+    if (ngx_omni_flusher.cap && ngx_omni_flusher.cap < limit) {
+        limit = ngx_omni_flusher.cap;
+    }
+
+    return limit;
+}
+
+
 /*
  * The bytes of this batch, past what the database already has: from the
- * ring, or from the spool file being replayed; at most
- * omni_pixel_flush_batch rows, fewer while a refused row is sought.
+ * ring (cut to the limit when shaped), or from the spool file being
+ * replayed.
  */
 static ngx_int_t
 ngx_omni_flusher_take(uint64_t drained)
 {
-    ngx_uint_t           limit;
     ngx_omni_flusher_t  *f;
 
     f = &ngx_omni_flusher;
 
-    limit = ngx_omni_flusher_conf->flush_batch;
-
-    if (f->cap && f->cap < limit) {
-        limit = f->cap;
-    }
-
     if (!f->from_file) {
-        return ngx_omni_flusher_take_ring(drained, limit);
+        ngx_omni_flusher_take_ring(drained);
+        return NGX_OK;
     }
 
-    return ngx_omni_spool_read(&f->file, drained, limit, &f->batch,
-                               &f->from, &f->to);
+    return ngx_omni_spool_read(&f->file, drained, ngx_omni_flusher_limit(),
+                               &f->batch, &f->from, &f->to);
 }
 
 
-static ngx_int_t
-ngx_omni_flusher_take_ring(uint64_t drained, ngx_uint_t limit)
+static void
+ngx_omni_flusher_take_ring(uint64_t drained)
 {
     uint64_t             tail, head, from, to;
     ngx_omni_batch_t    *b;
@@ -471,22 +548,11 @@ ngx_omni_flusher_take_ring(uint64_t drained, ngx_uint_t limit)
     b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
     f->from = from;
     f->to = ngx_max(to, from);
-    b->rows = ngx_omni_batch_count_rows(b->chunks, b->nchunks);
-
-    if (b->rows > limit) {
-        /* cut after the last row the batch may have */
-        to = from + ngx_omni_batch_rows_len(b->chunks, b->nchunks, limit);
-        b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
-        f->to = to;
-        b->rows = limit;
-    }
-
-    return NGX_OK;
 }
 
 
-/* omni_px_keys() answered: the blocks of known keys, and their captures */
-static ngx_int_t
+/* omni_px_keys() answered: the tenant of each key the batch has */
+static void
 ngx_omni_flusher_tenants(PGresult *res)
 {
     int                i;
@@ -502,8 +568,6 @@ ngx_omni_flusher_tenants(PGresult *res)
                                   ngx_atoof((u_char *) PQgetvalue(res, i, 1),
                                             PQgetlength(res, i, 1)));
     }
-
-    return ngx_omni_batch_encode(b);
 }
 
 
