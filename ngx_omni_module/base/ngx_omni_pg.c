@@ -559,6 +559,10 @@ ngx_omni_pg_connect(ngx_omni_pg_conn_t *pc)
     pc->state = NGX_OMNI_PG_CONNECTING;
     ngx_omni_pg_stats->connections++;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: connect start, fd %d", pc->name,
+                   PQsocket(pc->pg));
+
     /* a connect that hangs (a dead host) is given up like a slow query */
     pc->timer.cancelable = 0;
     ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout);
@@ -707,12 +711,19 @@ ngx_omni_pg_poll_connect(ngx_omni_pg_conn_t *pc)
 
     case PGRES_POLLING_READING:
     case PGRES_POLLING_WRITING:
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect poll: waiting to %s", pc->name,
+                       rc == PGRES_POLLING_READING ? "read" : "write");
         return;
 
     case PGRES_POLLING_OK:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect ok", pc->name);
         break;
 
     default:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect failed", pc->name);
         ngx_omni_pg_broken(pc, "connect", NGX_ERROR);
         return;
     }
@@ -746,6 +757,9 @@ ngx_omni_pg_setup_next(ngx_omni_pg_conn_t *pc, PGresult *res)
     u_char      sql[128];
     ngx_int_t   version;
     ngx_uint_t  stmt;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: setup step %ui", pc->name, pc->step);
 
     switch (pc->step) {
 
@@ -870,6 +884,9 @@ ngx_omni_pg_sent(ngx_omni_pg_conn_t *pc, int ok)
     }
 
     pc->state = NGX_OMNI_PG_BUSY;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: query sent", pc->name);
 
     if (!pc->timer.timer_set) {
         pc->timer.cancelable = 0;
@@ -1144,6 +1161,10 @@ ngx_omni_pg_complete(ngx_omni_pg_conn_t *pc, ngx_int_t rc)
     pc->copying = 0;
     pc->state = pc->in_setup ? NGX_OMNI_PG_SETUP : NGX_OMNI_PG_READY;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: result %i, %s", pc->name, rc,
+                   res ? PQresStatus(PQresultStatus(res)) : "none");
+
     if (query) {
         if (!query->abandoned) {
             query->handler(query->data, rc, res);
@@ -1177,6 +1198,8 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
     pc->state = NGX_OMNI_PG_READY;
 
     if (!pc->pooled) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: idle", pc->name);
         return;
     }
 
@@ -1185,6 +1208,9 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
     if (!ngx_queue_empty(&ngx_omni_pg_waiting)) {
         q = ngx_queue_head(&ngx_omni_pg_waiting);
         query = ngx_queue_data(q, ngx_omni_pg_query_t, queue);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: idle, takes a waiting query", pc->name);
 
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
@@ -1203,6 +1229,9 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
         ngx_omni_pg_close(pc);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: idle", pc->name);
 
     ngx_omni_pg_update_gauges();
 }
@@ -1236,6 +1265,10 @@ ngx_omni_pg_run(ngx_omni_pg_conn_t *pc, ngx_omni_pg_query_t *q,
     pc->state = NGX_OMNI_PG_BUSY;
     pc->flushing = 1;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: query %V sent", pc->name,
+                   &ngx_omni_stmts[q->stmt].name);
+
     if (!pc->timer.timer_set) {
         pc->timer.cancelable = 0;
         ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout + 1000);
@@ -1261,6 +1294,8 @@ ngx_omni_pg_timer(ngx_event_t *ev)
 
     if (pc->state == NGX_OMNI_PG_DOWN) {
         /* back-off over: try again */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: back-off over, reconnect", pc->name);
         ngx_omni_pg_connect(pc);
         return;
     }
@@ -1338,6 +1373,9 @@ ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
     pc->backoff = delay ? ngx_min(delay * 2, NGX_OMNI_PG_BACKOFF_MAX)
                         : NGX_OMNI_PG_BACKOFF_MIN;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: reconnect in %M ms", pc->name, delay);
+
     /* a zero timer: the next turn of the event loop, never from in here */
     pc->timer.cancelable = 1;
     ngx_add_timer(&pc->timer, delay);
@@ -1347,6 +1385,9 @@ ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
 static void
 ngx_omni_pg_close(ngx_omni_pg_conn_t *pc)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: close", pc->name);
+
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }

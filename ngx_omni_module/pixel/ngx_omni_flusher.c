@@ -95,6 +95,13 @@ static void ngx_omni_flusher_lag(void);
 static ngx_omni_flusher_t     ngx_omni_flusher;
 static ngx_omni_main_conf_t  *ngx_omni_flusher_conf;
 
+#if (NGX_DEBUG)
+static const char  *ngx_omni_flusher_states[] = {
+    "idle", "begin", "lock", "shape", "keys", "encode", "copy", "data",
+    "stored", "commit", "rollback"
+};
+#endif
+
 
 ngx_int_t
 ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
@@ -206,6 +213,9 @@ ngx_omni_flusher_tick(ngx_event_t *ev)
         && ngx_current_msec - ngx_omni_flusher.down_since
            >= NGX_OMNI_FLUSHER_SPOOL_AFTER)
     {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: PostgreSQL away, ring [%uL, %uL) "
+                       "to a spool file", tail, head);
         (void) ngx_omni_spool_ring_start();
     }
 
@@ -219,6 +229,9 @@ ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data)
     (void) pc;
     (void) data;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: PostgreSQL up");
+
     ngx_omni_flusher.up = 1;
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
     ngx_omni_flusher_start();
@@ -230,6 +243,10 @@ ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
 {
     (void) pc;
     (void) data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: PostgreSQL lost in state %s",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state]);
 
     if (ngx_omni_flusher.up) {
         ngx_omni_flusher.down_since = ngx_current_msec;
@@ -288,6 +305,10 @@ ngx_omni_flusher_start(void)
 
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_BEGIN;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: idle -> begin, source \"%s\"",
+                   ngx_omni_flusher.source);
+
     /* a batch in flight holds the worker until it ends */
     if (ngx_omni_flusher.timer.timer_set) {
         ngx_del_timer(&ngx_omni_flusher.timer);
@@ -314,6 +335,10 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
     (void) data;
 
     b = &ngx_omni_flusher.batch;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %s answered %i",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state], rc);
 
     if (rc != NGX_OK) {
         if (res) {
@@ -353,6 +378,11 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
             return;
         }
 
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch taken from \"%s\": [%uL, %uL) "
+                       "past drained %uL", ngx_omni_flusher.source,
+                       ngx_omni_flusher.from, ngx_omni_flusher.to, drained);
+
         ngx_omni_flusher.state = NGX_OMNI_FLUSHER_SHAPE;
 
         rc = ngx_omni_batch_shape(b, ngx_omni_flusher_limit(),
@@ -372,6 +402,11 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
                                               &ngx_omni_flusher.to,
                                               b->chunks);
         }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch shaped: %ui rows, %uz blocks, "
+                       "to %uL", b->rows, b->blocks.nblocks,
+                       ngx_omni_flusher.to);
 
         if (b->blocks.nblocks == 0) {
             /* the database has all of it already, or none of it is ours */
@@ -461,7 +496,12 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
                       "omni: pixel batch step %ui could not be sent",
                       ngx_omni_flusher.state);
         ngx_omni_flusher_done(0);
+        return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: -> %s",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state]);
 }
 
 
@@ -585,6 +625,11 @@ ngx_omni_flusher_done(ngx_uint_t ok)
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
         f->failures++;
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch failed in state %s (%ui in a "
+                       "row%s)", ngx_omni_flusher_states[f->state],
+                       f->failures, f->refused ? ", data refused" : "");
+
         if (f->refused && f->state != NGX_OMNI_FLUSHER_ROLLBACK) {
             f->refused = 0;
             f->failures = 0;
@@ -619,6 +664,11 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
     f->failures = 0;
     f->state = NGX_OMNI_FLUSHER_IDLE;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: batch stored, %ui rows %s \"%s\", -> idle",
+                   b->rows, f->from_file ? "replayed from" : "of",
+                   f->from_file ? f->file.path : f->source);
 
     if (b->unknown) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
@@ -712,6 +762,10 @@ ngx_omni_flusher_set_aside(void)
     if (ngx_omni_spool_set_aside(&f->batch, f->source) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %ui rows of \"%s\" set aside, up to %uL",
+                   f->batch.rows, f->source, f->to);
 
     if (f->from_file) {
         ngx_omni_spool_skip(&f->file, f->to);

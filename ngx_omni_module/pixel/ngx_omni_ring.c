@@ -267,6 +267,8 @@ ngx_omni_ring_lease(void)
     if (rc == NGX_OK && !ngx_omni_ring_beat_ev.timer_set) {
         ngx_omni_ring_beat_ev.handler = ngx_omni_ring_beat;
         ngx_omni_ring_beat_ev.log = ngx_cycle->log;
+        /* nginx's debug log of a timer reads an fd through ev->data */
+        ngx_omni_ring_beat_ev.data = &ngx_omni_ring_beat_ev;
         /* a reload or quit need not wait for it */
         ngx_omni_ring_beat_ev.cancelable = 1;
         ngx_add_timer(&ngx_omni_ring_beat_ev, NGX_OMNI_RING_BEAT);
