@@ -6,6 +6,9 @@
  */
 
 #include "ngx_omni_module.h"
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 #include "ngx_omni_http.h"
 #include "ngx_omni_api.h"
 #include "ngx_omni_beacon.h"
@@ -38,6 +41,8 @@ static ngx_shm_zone_t *ngx_omni_add_zone(ngx_conf_t *cf, char *name,
     size_t size, ngx_shm_zone_init_pt init);
 static void *ngx_omni_create_main_conf(ngx_conf_t *cf);
 static char *ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_omni_init_thread_pool(ngx_conf_t *cf,
+    ngx_omni_main_conf_t *omcf);
 static void *ngx_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -124,6 +129,13 @@ static ngx_command_t  ngx_omni_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_omni_main_conf_t, flush_batch),
       &ngx_omni_batch_bounds },
+
+    { ngx_string("omni_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, thread_pool),
+      NULL },
 
     { ngx_string("omni"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -516,6 +528,7 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
      *
      *     omcf->pg_conninfo = { 0, NULL };
      *     omcf->spool_dir = { 0, NULL };
+     *     omcf->thread_pool = { 0, NULL };
      *     omcf->cache_zone = NULL;
      *     omcf->enabled = 0;
      */
@@ -573,6 +586,10 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (ngx_omni_init_thread_pool(cf, omcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (omcf->pg_conninfo.len == 0) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"omni\" is used without \"omni_pg\": the API "
@@ -598,6 +615,40 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The pool that assembles pixel batches off the event loop: "default"
+ * unless told, which nginx then creates as for "aio threads" (32 threads);
+ * "off", or a pool nginx does not have at start, means slices on the loop.
+ */
+static char *
+ngx_omni_init_thread_pool(ngx_conf_t *cf, ngx_omni_main_conf_t *omcf)
+{
+    if (omcf->thread_pool.len == 0) {
+        ngx_str_set(&omcf->thread_pool, "default");
+    }
+
+    if (omcf->thread_pool.len == 3
+        && ngx_strncmp(omcf->thread_pool.data, "off", 3) == 0)
+    {
+        ngx_str_null(&omcf->thread_pool);
+        return NGX_CONF_OK;
+    }
+
+#if (NGX_THREADS)
+    if (omcf->thread_pool.len == 7
+        && ngx_strncmp(omcf->thread_pool.data, "default", 7) == 0
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+#else
+    (void) cf;
+#endif
 
     return NGX_CONF_OK;
 }

@@ -35,6 +35,7 @@ typedef struct {
     ngx_str_t                 spool_dir;
     ngx_msec_t                flush_interval;
     ngx_uint_t                flush_batch;
+    ngx_str_t                 thread_pool; /* empty: none, slices */
 
     ngx_uint_t                enabled;     /* some location says "omni" */
 } ngx_omni_main_conf_t;

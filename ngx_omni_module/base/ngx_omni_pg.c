@@ -46,6 +46,13 @@
 
 #define NGX_OMNI_PG_MAX_CHUNKS  4
 
+/*
+ * COPY data handed to libpq a turn of the event loop: a batch of
+ * megabytes sent at once would hold the worker (and grow libpq's buffer
+ * to its size); the rest goes on the next turn or the next write event.
+ */
+#define NGX_OMNI_PG_COPY_SLICE  (128 * 1024)
+
 
 struct ngx_omni_pg_query_s {
     ngx_queue_t                 queue;
@@ -83,6 +90,7 @@ struct ngx_omni_pg_conn_s {
     ngx_str_t                   chunks[NGX_OMNI_PG_MAX_CHUNKS];
     ngx_uint_t                  nchunks;
     ngx_uint_t                  chunk;
+    size_t                      chunk_sent; /* of chunks[chunk] */
 
     /* dedicated connections */
     ngx_omni_pg_conn_event_pt   ready;
@@ -446,6 +454,7 @@ ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
 
     pc->nchunks = nchunks;
     pc->chunk = 0;
+    pc->chunk_sent = 0;
     pc->copying = 1;
     pc->copy_ended = 0;
     pc->handler = handler;
@@ -549,6 +558,10 @@ ngx_omni_pg_connect(ngx_omni_pg_conn_t *pc)
 
     pc->state = NGX_OMNI_PG_CONNECTING;
     ngx_omni_pg_stats->connections++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: connect start, fd %d", pc->name,
+                   PQsocket(pc->pg));
 
     /* a connect that hangs (a dead host) is given up like a slow query */
     pc->timer.cancelable = 0;
@@ -698,12 +711,19 @@ ngx_omni_pg_poll_connect(ngx_omni_pg_conn_t *pc)
 
     case PGRES_POLLING_READING:
     case PGRES_POLLING_WRITING:
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect poll: waiting to %s", pc->name,
+                       rc == PGRES_POLLING_READING ? "read" : "write");
         return;
 
     case PGRES_POLLING_OK:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect ok", pc->name);
         break;
 
     default:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: connect failed", pc->name);
         ngx_omni_pg_broken(pc, "connect", NGX_ERROR);
         return;
     }
@@ -737,6 +757,9 @@ ngx_omni_pg_setup_next(ngx_omni_pg_conn_t *pc, PGresult *res)
     u_char      sql[128];
     ngx_int_t   version;
     ngx_uint_t  stmt;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: setup step %ui", pc->name, pc->step);
 
     switch (pc->step) {
 
@@ -862,6 +885,9 @@ ngx_omni_pg_sent(ngx_omni_pg_conn_t *pc, int ok)
 
     pc->state = NGX_OMNI_PG_BUSY;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: query sent", pc->name);
+
     if (!pc->timer.timer_set) {
         pc->timer.cancelable = 0;
         ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout + 1000);
@@ -878,13 +904,40 @@ static void
 ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
 {
     int         rc;
+    size_t      len, sent;
     ngx_str_t  *chunk;
+
+    sent = 0;
 
     while (pc->copying && pc->chunk < pc->nchunks) {
         chunk = &pc->chunks[pc->chunk];
 
-        if (chunk->len) {
-            rc = PQputCopyData(pc->pg, (char *) chunk->data, (int) chunk->len);
+        if (sent >= NGX_OMNI_PG_COPY_SLICE) {
+            rc = PQflush(pc->pg);
+
+            if (rc < 0) {
+                ngx_omni_pg_broken(pc, "flush", NGX_ERROR);
+                return;
+            }
+
+            if (rc == 0) {
+                /* all out: the next slice on the next turn of the loop */
+                ngx_post_event(pc->c->write, &ngx_posted_next_events);
+            }
+
+            /* else the socket is full: the next write event goes on */
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->c->log, 0,
+                           "omni pg %s: copy slice sent, %s", pc->name,
+                           rc ? "socket full" : "next turn");
+            return;
+        }
+
+        len = ngx_min(chunk->len - pc->chunk_sent,
+                      NGX_OMNI_PG_COPY_SLICE - sent);
+
+        if (len) {
+            rc = PQputCopyData(pc->pg, (char *) chunk->data + pc->chunk_sent,
+                               (int) len);
 
             if (rc == 0) {
                 /* libpq's buffer is full: wait for the socket */
@@ -896,9 +949,15 @@ ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
                 ngx_omni_pg_broken(pc, "copy", NGX_ERROR);
                 return;
             }
+
+            pc->chunk_sent += len;
+            sent += len;
         }
 
-        pc->chunk++;
+        if (pc->chunk_sent == chunk->len) {
+            pc->chunk++;
+            pc->chunk_sent = 0;
+        }
     }
 
     if (pc->copying && !pc->copy_ended) {
@@ -1102,6 +1161,10 @@ ngx_omni_pg_complete(ngx_omni_pg_conn_t *pc, ngx_int_t rc)
     pc->copying = 0;
     pc->state = pc->in_setup ? NGX_OMNI_PG_SETUP : NGX_OMNI_PG_READY;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: result %i, %s", pc->name, rc,
+                   res ? PQresStatus(PQresultStatus(res)) : "none");
+
     if (query) {
         if (!query->abandoned) {
             query->handler(query->data, rc, res);
@@ -1135,6 +1198,8 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
     pc->state = NGX_OMNI_PG_READY;
 
     if (!pc->pooled) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: idle", pc->name);
         return;
     }
 
@@ -1143,6 +1208,9 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
     if (!ngx_queue_empty(&ngx_omni_pg_waiting)) {
         q = ngx_queue_head(&ngx_omni_pg_waiting);
         query = ngx_queue_data(q, ngx_omni_pg_query_t, queue);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: idle, takes a waiting query", pc->name);
 
         ngx_queue_remove(q);
         ngx_omni_pg_nwaiting--;
@@ -1161,6 +1229,9 @@ ngx_omni_pg_idle(ngx_omni_pg_conn_t *pc)
         ngx_omni_pg_close(pc);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: idle", pc->name);
 
     ngx_omni_pg_update_gauges();
 }
@@ -1194,6 +1265,10 @@ ngx_omni_pg_run(ngx_omni_pg_conn_t *pc, ngx_omni_pg_query_t *q,
     pc->state = NGX_OMNI_PG_BUSY;
     pc->flushing = 1;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: query %V sent", pc->name,
+                   &ngx_omni_stmts[q->stmt].name);
+
     if (!pc->timer.timer_set) {
         pc->timer.cancelable = 0;
         ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout + 1000);
@@ -1219,6 +1294,8 @@ ngx_omni_pg_timer(ngx_event_t *ev)
 
     if (pc->state == NGX_OMNI_PG_DOWN) {
         /* back-off over: try again */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni pg %s: back-off over, reconnect", pc->name);
         ngx_omni_pg_connect(pc);
         return;
     }
@@ -1296,6 +1373,9 @@ ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
     pc->backoff = delay ? ngx_min(delay * 2, NGX_OMNI_PG_BACKOFF_MAX)
                         : NGX_OMNI_PG_BACKOFF_MIN;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: reconnect in %M ms", pc->name, delay);
+
     /* a zero timer: the next turn of the event loop, never from in here */
     pc->timer.cancelable = 1;
     ngx_add_timer(&pc->timer, delay);
@@ -1305,6 +1385,9 @@ ngx_omni_pg_broken(ngx_omni_pg_conn_t *pc, const char *what, ngx_int_t rc)
 static void
 ngx_omni_pg_close(ngx_omni_pg_conn_t *pc)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni pg %s: close", pc->name);
+
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }

@@ -168,6 +168,21 @@ omni_blocks_unknown_rows(const omni_blocks_t *bs)
 size_t
 omni_blocks_copy(omni_blocks_t *bs, char *out)
 {
+    size_t  size;
+
+    size = omni_blocks_copy_layout(bs, out);
+
+    if (out != NULL) {
+        omni_blocks_copy_lines(bs, out, 0, bs->nrows);
+    }
+
+    return size;
+}
+
+
+size_t
+omni_blocks_copy_layout(omni_blocks_t *bs, char *out)
+{
     char          *p;
     size_t         i, size;
     omni_block_t  *b;
@@ -215,10 +230,24 @@ omni_blocks_copy(omni_blocks_t *bs, char *out)
 
         /* the lines go in at b->at, in the order they came */
         b->at = (size_t) (p - out);
+        b->placed = 0;
         p += b->bytes - 1;
     }
 
-    for (i = 0; i < bs->nrows; i++) {
+    memcpy(p, "\xff\xff", 2);
+
+    return size;
+}
+
+
+void
+omni_blocks_copy_lines(omni_blocks_t *bs, char *out, size_t first,
+    size_t last)
+{
+    size_t         i;
+    omni_block_t  *b;
+
+    for (i = first; i < last && i < bs->nrows; i++) {
         b = &bs->blocks[bs->rows[i].block];
 
         if (b->tenant_id == 0) {
@@ -232,10 +261,6 @@ omni_blocks_copy(omni_blocks_t *bs, char *out)
         memcpy(out + b->at, bs->rows[i].line, bs->rows[i].len);
         b->at += bs->rows[i].len;
     }
-
-    memcpy(p, "\xff\xff", 2);
-
-    return size;
 }
 
 

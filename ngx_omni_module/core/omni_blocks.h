@@ -80,6 +80,15 @@ size_t omni_blocks_unknown_rows(const omni_blocks_t *bs);
 size_t omni_blocks_copy(omni_blocks_t *bs, char *out);
 
 /*
+ * The same stream in pieces, for a caller that writes it a slice at a
+ * time: the layout (headers, trailer, room for the lines; the size, as
+ * omni_blocks_copy), then the lines of rows [first, last), in row order.
+ */
+size_t omni_blocks_copy_layout(omni_blocks_t *bs, char *out);
+void omni_blocks_copy_lines(omni_blocks_t *bs, char *out, size_t first,
+    size_t last);
+
+/*
  * "TENANT\tLINE\n" for each row to capture (a phone or email) of a block
  * with a tenant; size it first with out == NULL.  *n gets how many.
  */

@@ -29,15 +29,21 @@
 #include "ngx_omni_flusher.h"
 
 
+/*
+ * The state names the answer awaited: of PostgreSQL, or of the batch's
+ * assembly (SHAPE, ENCODE), which runs off the event loop.
+ */
 #define NGX_OMNI_FLUSHER_IDLE     0
 #define NGX_OMNI_FLUSHER_BEGIN    1
 #define NGX_OMNI_FLUSHER_LOCK     2
-#define NGX_OMNI_FLUSHER_KEYS     3
-#define NGX_OMNI_FLUSHER_COPY     4
-#define NGX_OMNI_FLUSHER_DATA     5
-#define NGX_OMNI_FLUSHER_STORED   6
-#define NGX_OMNI_FLUSHER_COMMIT   7
-#define NGX_OMNI_FLUSHER_ROLLBACK 8
+#define NGX_OMNI_FLUSHER_SHAPE    3
+#define NGX_OMNI_FLUSHER_KEYS     4
+#define NGX_OMNI_FLUSHER_ENCODE   5
+#define NGX_OMNI_FLUSHER_COPY     6
+#define NGX_OMNI_FLUSHER_DATA     7
+#define NGX_OMNI_FLUSHER_STORED   8
+#define NGX_OMNI_FLUSHER_COMMIT   9
+#define NGX_OMNI_FLUSHER_ROLLBACK 10
 
 #define NGX_OMNI_FLUSHER_BATCH_BYTES  (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
@@ -77,10 +83,11 @@ static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
 static ngx_int_t ngx_omni_flusher_start(void);
 static void ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res);
+static void ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc);
+static ngx_uint_t ngx_omni_flusher_limit(void);
 static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
-static ngx_int_t ngx_omni_flusher_take_ring(uint64_t drained,
-    ngx_uint_t limit);
-static ngx_int_t ngx_omni_flusher_tenants(PGresult *res);
+static void ngx_omni_flusher_take_ring(uint64_t drained);
+static void ngx_omni_flusher_tenants(PGresult *res);
 static void ngx_omni_flusher_done(ngx_uint_t ok);
 static void ngx_omni_flusher_end(ngx_int_t rc);
 static void ngx_omni_flusher_release_batch(void);
@@ -119,6 +126,13 @@ ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
     return ngx_omni_job_register(cycle, job);
 }
 
+#if (NGX_DEBUG)
+static const char  *ngx_omni_flusher_states[] = {
+    "idle", "begin", "lock", "shape", "keys", "encode", "copy", "data",
+    "stored", "commit", "rollback"
+};
+#endif
+
 
 ngx_int_t
 ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
@@ -134,6 +148,13 @@ ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_omni_flusher, sizeof(ngx_omni_flusher_t));
 
+    if (ngx_omni_batch_init(&ngx_omni_flusher.batch, cycle,
+                            &omcf->thread_pool)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_omni_flusher.down_since = ngx_current_msec;
 
     return NGX_OK;
@@ -148,6 +169,9 @@ ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
     if (ngx_omni_flusher_conf == NULL) {
         return;
     }
+
+    /* a ring spool the thread pool finished after the job stopped */
+    ngx_omni_spool_exit_process();
 
     ngx_omni_spool_close_overflow();
 
@@ -165,6 +189,11 @@ static void
 ngx_omni_flusher_stop(ngx_omni_job_t *job)
 {
     (void) job;
+
+    if (ngx_omni_spool_busy()) {
+        /* the thread pool is writing it already; it lets the ring go */
+        return;
+    }
 
     (void) ngx_omni_spool_ring();
 }
@@ -201,7 +230,10 @@ ngx_omni_flusher_slice(ngx_omni_job_t *job)
         && ngx_current_msec - ngx_omni_flusher.down_since
            >= NGX_OMNI_FLUSHER_SPOOL_AFTER)
     {
-        (void) ngx_omni_spool_ring();
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: PostgreSQL away, ring [%uL, %uL) "
+                       "to a spool file", tail, head);
+        (void) ngx_omni_spool_ring_start();
     }
 
     return NGX_OK;
@@ -213,6 +245,9 @@ ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data)
 {
     (void) pc;
     (void) data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: PostgreSQL up");
 
     ngx_omni_flusher.up = 1;
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
@@ -228,11 +263,27 @@ ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
     (void) pc;
     (void) data;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: PostgreSQL lost in state %s",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state]);
+
     if (ngx_omni_flusher.up) {
         ngx_omni_flusher.down_since = ngx_current_msec;
     }
 
     ngx_omni_flusher.up = 0;
+
+    if (ngx_omni_flusher.state == NGX_OMNI_FLUSHER_SHAPE
+        || ngx_omni_flusher.state == NGX_OMNI_FLUSHER_ENCODE)
+    {
+        /*
+         * No query is out to fail and end the slice: the batch being
+         * assembled is given up here (its thread's answer is ignored).
+         */
+        ngx_omni_flusher_end(NGX_ERROR);
+        return;
+    }
+
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
 }
 
@@ -249,6 +300,14 @@ ngx_omni_flusher_start(void)
 
     if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE) {
         return NGX_ERROR;
+    }
+
+    if (ngx_omni_flusher.batch.running || ngx_omni_spool_busy()) {
+        /*
+         * a batch given up (its link lost) still assembling, or the ring
+         * on its way to a spool file: the next slice
+         */
+        return NGX_OK;
     }
 
     ngx_omni_flusher.from_file = 0;
@@ -271,6 +330,10 @@ ngx_omni_flusher_start(void)
     }
 
     ngx_omni_flusher.state = NGX_OMNI_FLUSHER_BEGIN;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: idle -> begin, source \"%s\"",
+                   ngx_omni_flusher.source);
 
     rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "BEGIN",
                                  ngx_omni_flusher_step, NULL);
@@ -295,6 +358,10 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
     (void) data;
 
     b = &ngx_omni_flusher.batch;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %s answered %i",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state], rc);
 
     if (rc != NGX_OK) {
         if (res) {
@@ -329,12 +396,40 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
         v = PQgetvalue(res, 0, 0);
         drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
 
-        if (ngx_omni_flusher_take(drained) != NGX_OK
-            || ngx_omni_batch_shape(b, ngx_omni_flusher.from_file) != NGX_OK)
-        {
+        if (ngx_omni_flusher_take(drained) != NGX_OK) {
             ngx_omni_flusher_done(0);
             return;
         }
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch taken from \"%s\": [%uL, %uL) "
+                       "past drained %uL", ngx_omni_flusher.source,
+                       ngx_omni_flusher.from, ngx_omni_flusher.to, drained);
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_SHAPE;
+
+        rc = ngx_omni_batch_shape(b, ngx_omni_flusher_limit(),
+                                  ngx_omni_flusher.from_file,
+                                  ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
+        }
+
+        return;
+
+    case NGX_OMNI_FLUSHER_SHAPE:
+        if (!ngx_omni_flusher.from_file && b->nchunks) {
+            /* the rows shaped, at most omni_pixel_flush_batch */
+            ngx_omni_flusher.to = ngx_omni_flusher.from + b->taken;
+            b->nchunks = ngx_omni_ring_chunks(ngx_omni_flusher.from,
+                                              &ngx_omni_flusher.to,
+                                              b->chunks);
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch shaped: %ui rows, %uz blocks, "
+                       "to %uL", b->rows, b->blocks.nblocks,
+                       ngx_omni_flusher.to);
 
         if (b->blocks.nblocks == 0) {
             /* the database has all of it already, or none of it is ours */
@@ -350,11 +445,18 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
         break;
 
     case NGX_OMNI_FLUSHER_KEYS:
-        if (ngx_omni_flusher_tenants(res) != NGX_OK) {
-            ngx_omni_flusher_done(0);
-            return;
+        ngx_omni_flusher_tenants(res);
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_ENCODE;
+
+        rc = ngx_omni_batch_encode(b, ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
         }
 
+        return;
+
+    case NGX_OMNI_FLUSHER_ENCODE:
         if (b->copy.len == 0) {
             ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
             ngx_omni_flusher_step(NULL, NGX_OK, NULL);
@@ -416,40 +518,72 @@ ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
                       "omni: pixel batch step %ui could not be sent",
                       ngx_omni_flusher.state);
         ngx_omni_flusher_done(0);
+        return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: -> %s",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state]);
+}
+
+
+/* the batch's assembly is over, in a thread or in slices */
+static void
+ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc)
+{
+    (void) b;
+
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_SHAPE
+        && ngx_omni_flusher.state != NGX_OMNI_FLUSHER_ENCODE)
+    {
+        /* the link was lost meanwhile: the batch was given up */
+        return;
+    }
+
+    ngx_omni_flusher_step(NULL, rc, NULL);
+}
+
+
+/* omni_pixel_flush_batch rows, fewer while a refused row is sought */
+static ngx_uint_t
+ngx_omni_flusher_limit(void)
+{
+    ngx_uint_t  limit;
+
+    limit = ngx_omni_flusher_conf->flush_batch;
+
+    if (ngx_omni_flusher.cap && ngx_omni_flusher.cap < limit) {
+        limit = ngx_omni_flusher.cap;
+    }
+
+    return limit;
 }
 
 
 /*
  * The bytes of this batch, past what the database already has: from the
- * ring, or from the spool file being replayed; at most
- * omni_pixel_flush_batch rows, fewer while a refused row is sought.
+ * ring (cut to the limit when shaped), or from the spool file being
+ * replayed.
  */
 static ngx_int_t
 ngx_omni_flusher_take(uint64_t drained)
 {
-    ngx_uint_t           limit;
     ngx_omni_flusher_t  *f;
 
     f = &ngx_omni_flusher;
 
-    limit = ngx_omni_flusher_conf->flush_batch;
-
-    if (f->cap && f->cap < limit) {
-        limit = f->cap;
-    }
-
     if (!f->from_file) {
-        return ngx_omni_flusher_take_ring(drained, limit);
+        ngx_omni_flusher_take_ring(drained);
+        return NGX_OK;
     }
 
-    return ngx_omni_spool_read(&f->file, drained, limit, &f->batch,
-                               &f->from, &f->to);
+    return ngx_omni_spool_read(&f->file, drained, ngx_omni_flusher_limit(),
+                               &f->batch, &f->from, &f->to);
 }
 
 
-static ngx_int_t
-ngx_omni_flusher_take_ring(uint64_t drained, ngx_uint_t limit)
+static void
+ngx_omni_flusher_take_ring(uint64_t drained)
 {
     uint64_t             tail, head, from, to;
     ngx_omni_batch_t    *b;
@@ -476,22 +610,11 @@ ngx_omni_flusher_take_ring(uint64_t drained, ngx_uint_t limit)
     b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
     f->from = from;
     f->to = ngx_max(to, from);
-    b->rows = ngx_omni_batch_count_rows(b->chunks, b->nchunks);
-
-    if (b->rows > limit) {
-        /* cut after the last row the batch may have */
-        to = from + ngx_omni_batch_rows_len(b->chunks, b->nchunks, limit);
-        b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
-        f->to = to;
-        b->rows = limit;
-    }
-
-    return NGX_OK;
 }
 
 
-/* omni_px_keys() answered: the blocks of known keys, and their captures */
-static ngx_int_t
+/* omni_px_keys() answered: the tenant of each key the batch has */
+static void
 ngx_omni_flusher_tenants(PGresult *res)
 {
     int                i;
@@ -507,8 +630,6 @@ ngx_omni_flusher_tenants(PGresult *res)
                                   ngx_atoof((u_char *) PQgetvalue(res, i, 1),
                                             PQgetlength(res, i, 1)));
     }
-
-    return ngx_omni_batch_encode(b);
 }
 
 
@@ -524,6 +645,11 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
     if (!ok) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.flush_errors, 1);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch failed in state %s%s",
+                       ngx_omni_flusher_states[f->state],
+                       f->refused ? ", data refused" : "");
 
         if (f->state == NGX_OMNI_FLUSHER_ROLLBACK) {
             /* the ROLLBACK failed as well: the link is in trouble */
@@ -569,6 +695,11 @@ ngx_omni_flusher_done(ngx_uint_t ok)
         ngx_omni_flusher_end(f->result);
         return;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: batch stored, %ui rows %s \"%s\"",
+                   b->rows, f->from_file ? "replayed from" : "of",
+                   f->from_file ? f->file.path : f->source);
 
     if (b->unknown) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.beacons_unknown_key,
@@ -665,6 +796,10 @@ ngx_omni_flusher_set_aside(void)
     if (ngx_omni_spool_set_aside(&f->batch, f->source) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %ui rows of \"%s\" set aside, up to %uL",
+                   f->batch.rows, f->source, f->to);
 
     if (f->from_file) {
         ngx_omni_spool_skip(&f->file, f->to);

@@ -12,6 +12,9 @@
 #include <dirent.h>
 
 #include "ngx_omni_module.h"
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 #include "ngx_omni_stats.h"
 #include "ngx_omni_ring.h"
 #include "ngx_omni_spool.h"
@@ -20,6 +23,26 @@
 #define NGX_OMNI_SPOOL_READ_BYTES  (4 * 1024 * 1024)
 
 
+/* the ring's bytes on their way to a spool file */
+typedef struct {
+    u_char                path[NGX_MAX_PATH];
+    ngx_str_t             chunks[2];
+    ngx_uint_t            n;
+    uint64_t              to;
+    ngx_uint_t            rows;
+    ngx_int_t             rc;
+    ngx_err_t             err;
+    unsigned              running:1;
+} ngx_omni_spool_ring_job_t;
+
+
+static ngx_int_t ngx_omni_spool_ring_prepare(void);
+static void ngx_omni_spool_ring_write(void);
+static void ngx_omni_spool_ring_done(void);
+#if (NGX_THREADS)
+static void ngx_omni_spool_ring_thread(void *data, ngx_log_t *log);
+static void ngx_omni_spool_ring_thread_done(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_omni_spool_write_file(u_char *path, ngx_str_t *chunks,
     ngx_uint_t n);
 static void ngx_omni_spool_sync_dir(void);
@@ -39,6 +62,12 @@ static u_char                 ngx_omni_spool_skip_file[NGX_MAX_PATH];
 static uint64_t               ngx_omni_spool_skip_to;
 static uint64_t               ngx_omni_spool_torn_at;
 
+static ngx_omni_spool_ring_job_t  ngx_omni_spool_job;
+#if (NGX_THREADS)
+static ngx_thread_pool_t     *ngx_omni_spool_pool;
+static ngx_thread_task_t     *ngx_omni_spool_task;
+#endif
+
 
 ngx_int_t
 ngx_omni_spool_init_process(ngx_cycle_t *cycle)
@@ -51,7 +80,41 @@ ngx_omni_spool_init_process(ngx_cycle_t *cycle)
     (void) ngx_sprintf(ngx_omni_overflow_path, "%V/overflow-%P.open%Z",
                        &omcf->spool_dir, ngx_pid);
 
+#if (NGX_THREADS)
+    if (omcf->thread_pool.len) {
+        ngx_omni_spool_pool = ngx_thread_pool_get(cycle, &omcf->thread_pool);
+    }
+
+    if (ngx_omni_spool_pool) {
+        ngx_omni_spool_task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (ngx_omni_spool_task == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_omni_spool_task->ctx = &ngx_omni_spool_job;
+        ngx_omni_spool_task->handler = ngx_omni_spool_ring_thread;
+        ngx_omni_spool_task->event.handler = ngx_omni_spool_ring_thread_done;
+        ngx_omni_spool_task->event.data = &ngx_omni_spool_job;
+        ngx_omni_spool_task->event.log = cycle->log;
+    }
+#endif
+
     return NGX_OK;
+}
+
+
+/*
+ * Leaving: nginx's thread pools end (their queued tasks done) before any
+ * module's exit_process, so a ring spool written in a thread is on disk,
+ * only its completion never ran: the ring lets go of those bytes now.
+ */
+void
+ngx_omni_spool_exit_process(void)
+{
+    if (ngx_omni_spool_job.running) {
+        ngx_omni_spool_job.running = 0;
+        ngx_omni_spool_ring_done();
+    }
 }
 
 
@@ -404,45 +467,158 @@ ngx_omni_spool_replayed(ngx_omni_spool_file_t *file, uint64_t to)
 }
 
 
-/* the ring's undrained rows to a file, fsync'd, then the ring lets go */
+/*
+ * The ring's undrained rows to a file, fsync'd, then the ring lets go:
+ * at once (a worker leaving), or started here and finished in the thread
+ * pool, so that writing megabytes and fsync() never hold the event loop.
+ */
 ngx_int_t
 ngx_omni_spool_ring(void)
 {
-    u_char      path[NGX_MAX_PATH];
-    uint64_t    tail, head, to;
-    ngx_str_t   chunks[2];
-    ngx_uint_t  n, rows;
+    if (ngx_omni_spool_job.running) {
+        return NGX_AGAIN;
+    }
 
-    ngx_omni_ring_range(&tail, &head);
-
-    to = head;
-    n = ngx_omni_ring_chunks(tail, &to, chunks);
-
-    if (n == 0) {
+    if (ngx_omni_spool_ring_prepare() != NGX_OK) {
         return NGX_OK;
     }
 
-    (void) ngx_snprintf(path, sizeof(path), "%V/ring-%016xL-%020uL.copy%Z",
+    ngx_omni_spool_ring_write();
+    ngx_omni_spool_ring_done();
+
+    return ngx_omni_spool_job.rc;
+}
+
+
+ngx_int_t
+ngx_omni_spool_ring_start(void)
+{
+    if (ngx_omni_spool_job.running) {
+        return NGX_AGAIN;
+    }
+
+#if (NGX_THREADS)
+    if (ngx_omni_spool_pool) {
+        if (ngx_omni_spool_ring_prepare() != NGX_OK) {
+            return NGX_OK;
+        }
+
+        ngx_omni_spool_job.running = 1;
+
+        if (ngx_thread_task_post(ngx_omni_spool_pool, ngx_omni_spool_task)
+            == NGX_OK)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "omni spool: ring to \"%s\" in the thread pool",
+                           ngx_omni_spool_job.path);
+            return NGX_AGAIN;
+        }
+
+        ngx_omni_spool_job.running = 0;
+    }
+#endif
+
+    return ngx_omni_spool_ring();
+}
+
+
+ngx_uint_t
+ngx_omni_spool_busy(void)
+{
+    return ngx_omni_spool_job.running;
+}
+
+
+/* what to write: the ring from its tail, and the file's name */
+static ngx_int_t
+ngx_omni_spool_ring_prepare(void)
+{
+    uint64_t                    tail, head;
+    ngx_omni_spool_ring_job_t  *job;
+
+    job = &ngx_omni_spool_job;
+
+    ngx_omni_ring_range(&tail, &head);
+
+    job->to = head;
+    job->n = ngx_omni_ring_chunks(tail, &job->to, job->chunks);
+    job->rc = NGX_OK;
+
+    if (job->n == 0) {
+        return NGX_DONE;
+    }
+
+    (void) ngx_snprintf(job->path, sizeof(job->path),
+                        "%V/ring-%016xL-%020uL.copy%Z",
                         &ngx_omni_spool_conf->spool_dir,
                         ngx_omni_ring_epoch(), tail);
 
-    if (ngx_omni_spool_write_file(path, chunks, n) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      "omni: spooling the pixel ring to \"%s\" failed; "
-                      "the events stay in the ring", path);
-        return NGX_ERROR;
-    }
-
-    rows = ngx_omni_batch_count_rows(chunks, n);
-    ngx_omni_ring_advance(to);
-
-    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled, rows);
-
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "omni: %ui pixel events spooled to \"%s\"", rows, path);
-
     return NGX_OK;
 }
+
+
+/* in a thread, or at once: touches nothing but the job and the disk */
+static void
+ngx_omni_spool_ring_write(void)
+{
+    ngx_omni_spool_ring_job_t  *job;
+
+    job = &ngx_omni_spool_job;
+
+    job->rc = ngx_omni_spool_write_file(job->path, job->chunks, job->n);
+    job->err = ngx_errno;
+    job->rows = ngx_omni_batch_count_rows(job->chunks, job->n);
+}
+
+
+static void
+ngx_omni_spool_ring_done(void)
+{
+    ngx_omni_spool_ring_job_t  *job;
+
+    job = &ngx_omni_spool_job;
+
+    if (job->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, job->err,
+                      "omni: spooling the pixel ring to \"%s\" failed; "
+                      "the events stay in the ring", job->path);
+        job->rc = NGX_ERROR;
+        return;
+    }
+
+    ngx_omni_ring_advance(job->to);
+
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->pixel.events_spooled,
+                                job->rows);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "omni: %ui pixel events spooled to \"%s\"", job->rows,
+                  job->path);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_omni_spool_ring_thread(void *data, ngx_log_t *log)
+{
+    (void) data;
+    (void) log;
+
+    ngx_omni_spool_ring_write();
+}
+
+
+static void
+ngx_omni_spool_ring_thread_done(ngx_event_t *ev)
+{
+    (void) ev;
+
+    ngx_omni_spool_job.running = 0;
+    ngx_omni_spool_ring_done();
+}
+
+#endif
 
 
 static ngx_int_t

@@ -32,13 +32,21 @@ typedef struct {
 
 
 ngx_int_t ngx_omni_spool_init_process(ngx_cycle_t *cycle);
+/* before the ring is spooled on exit: a spool the thread pool finished */
+void ngx_omni_spool_exit_process(void);
 
 /* a row the ring could not take goes straight to an overflow file */
 ngx_int_t ngx_omni_spool_append(u_char *row, size_t len);
 /* overflow files quiet for a second are closed for replay */
 void ngx_omni_spool_close_overflow(void);
-/* the ring's undrained rows to a file, fsync'd, then the ring lets go */
+/*
+ * The ring's undrained rows to a file, fsync'd, then the ring lets go: at
+ * once, or (start) in the thread pool when there is one: NGX_AGAIN while
+ * that runs (busy), the ring letting go when it is done.
+ */
 ngx_int_t ngx_omni_spool_ring(void);
+ngx_int_t ngx_omni_spool_ring_start(void);
+ngx_uint_t ngx_omni_spool_busy(void);
 
 /*
  * Replay: the oldest spool file (NGX_DONE when there is none), then its

@@ -206,12 +206,51 @@ too_many_event_names_mean_any(void **state)
 }
 
 
+/* a batch parsed and written a slice at a time is the batch in one go */
+static void
+slices_make_the_same_stream(void **state)
+{
+    char           whole[2048], sliced[2048];
+    size_t         size, i, half;
+    omni_blocks_t  bs;
+
+    (void) state;
+
+    bs = batch();
+    assert_int_equal(omni_blocks_parse(&bs, two_keys, sizeof(two_keys) - 1, 0),
+                     0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyA", 4, 7), 0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyB", 4, 9), 0);
+    size = omni_blocks_copy(&bs, whole);
+
+    /* the same rows, parsed in two pieces at a row's end */
+    bs = batch();
+    half = (size_t) (strchr(two_keys, '\n') - two_keys) + 1;
+    assert_int_equal(omni_blocks_parse(&bs, two_keys, half, 0), 0);
+    assert_int_equal(omni_blocks_parse(&bs, two_keys + half,
+                                       sizeof(two_keys) - 1 - half, 0), 0);
+    assert_int_equal(bs.nrows, 4);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyA", 4, 7), 0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyB", 4, 9), 0);
+
+    memset(sliced, 0, sizeof(sliced));
+    assert_int_equal(omni_blocks_copy_layout(&bs, sliced), size);
+
+    for (i = 0; i < bs.nrows; i++) {
+        omni_blocks_copy_lines(&bs, sliced, i, i + 1);
+    }
+
+    assert_memory_equal(sliced, whole, size);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(rows_group_by_key_in_order),
         cmocka_unit_test(the_copy_stream_is_binary_copy),
+        cmocka_unit_test(slices_make_the_same_stream),
         cmocka_unit_test(rows_not_ours_are_counted_and_left_out),
         cmocka_unit_test(too_many_event_names_mean_any),
     };

@@ -105,6 +105,7 @@ sub write_conf {
     my $main_extra = $o{main_extra} // '';
     my $http_extra = $o{http_extra} // '';
     my $server_extra = $o{server_extra} // '';
+    my $log_level = $o{log_level} // 'info';
 
     open my $fh, '>', "$d/nginx.conf" or die $!;
     print $fh <<"CONF";
@@ -113,7 +114,7 @@ worker_processes $self->{workers};
 daemon on;
 master_process on;
 pid $d/nginx.pid;
-error_log $d/error.log info;
+error_log $d/error.log $log_level;
 $main_extra
 events { worker_connections 1024; }
 http {
