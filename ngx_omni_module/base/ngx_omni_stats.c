@@ -8,8 +8,6 @@
 #include "ngx_omni_stats.h"
 #include "ngx_omni_http.h"
 #include "ngx_omni_cache.h"
-#include "ngx_omni_ring.h"
-#include "ngx_omni_spool.h"
 
 
 static u_char *ngx_omni_stats_requests(u_char *p);
@@ -20,6 +18,7 @@ static u_char *ngx_omni_stats_jobs(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
+ngx_omni_stats_pixel_gauges_pt  ngx_omni_stats_pixel_gauges;
 
 
 #define NGX_OMNI_EP_NAME(id, metric)  metric,
@@ -252,12 +251,18 @@ ngx_omni_stats_requests(u_char *p)
 static u_char *
 ngx_omni_stats_pixel(u_char *p)
 {
-    uint64_t                 used, capacity;
+    uint64_t                 used, capacity, spooled;
     ngx_omni_pixel_stats_t  *ps;
 
     ps = &ngx_omni_stats->pixel;
 
-    ngx_omni_ring_fill(&used, &capacity);
+    used = 0;
+    capacity = 0;
+    spooled = 0;
+
+    if (ngx_omni_stats_pixel_gauges) {
+        ngx_omni_stats_pixel_gauges(&used, &capacity, &spooled);
+    }
 
     p = ngx_sprintf(p,
         "# TYPE omni_pixel_beacons_total counter\n"
@@ -297,7 +302,7 @@ ngx_omni_stats_pixel(u_char *p)
         ps->events_spooled, ps->events_replayed, ps->events_lost,
         ps->events_set_aside, ps->captures_applied,
         ps->flush_lag_ms_max / 1000, ps->flush_lag_ms_max % 1000,
-        used, capacity, ngx_omni_spool_bytes());
+        used, capacity, spooled);
 
     return p;
 }

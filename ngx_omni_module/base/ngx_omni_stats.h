@@ -80,6 +80,16 @@ typedef struct {
 
 extern ngx_omni_stats_t  *ngx_omni_stats;
 
+/*
+ * The Pixel's gauges (ring fill, spool bytes) live above the base: the
+ * Pixel sets this pointer at init, so the status page reads them without
+ * the base calling up into pixel/.
+ */
+typedef void (*ngx_omni_stats_pixel_gauges_pt)(uint64_t *ring_used,
+    uint64_t *ring_capacity, uint64_t *spool_bytes);
+
+extern ngx_omni_stats_pixel_gauges_pt  ngx_omni_stats_pixel_gauges;
+
 
 ngx_int_t ngx_omni_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_omni_stats_init_process(ngx_cycle_t *cycle);

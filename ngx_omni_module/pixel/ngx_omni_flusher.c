@@ -79,6 +79,8 @@ typedef struct {
 
 static ngx_int_t ngx_omni_flusher_slice(ngx_omni_job_t *job);
 static void ngx_omni_flusher_stop(ngx_omni_job_t *job);
+static void ngx_omni_flusher_gauges(uint64_t *ring_used,
+    uint64_t *ring_capacity, uint64_t *spool_bytes);
 static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
 static ngx_int_t ngx_omni_flusher_start(void);
@@ -122,6 +124,8 @@ ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
                                NGX_OMNI_FLUSHER_BACKOFF_MAX);
     job->slice = ngx_omni_flusher_slice;
     job->stop = ngx_omni_flusher_stop;
+
+    ngx_omni_stats_pixel_gauges = ngx_omni_flusher_gauges;
 
     return ngx_omni_job_register(cycle, job);
 }
@@ -176,6 +180,16 @@ ngx_omni_flusher_exit_process(ngx_cycle_t *cycle)
     ngx_omni_spool_close_overflow();
 
     ngx_omni_batch_free(&ngx_omni_flusher.batch);
+}
+
+
+/* for the status page, read by any worker */
+static void
+ngx_omni_flusher_gauges(uint64_t *ring_used, uint64_t *ring_capacity,
+    uint64_t *spool_bytes)
+{
+    ngx_omni_ring_fill(ring_used, ring_capacity);
+    *spool_bytes = ngx_omni_spool_bytes();
 }
 
 
