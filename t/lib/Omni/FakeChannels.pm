@@ -391,7 +391,8 @@ sub _graph_token {
 
 sub _is_str { defined $_[0] && !ref $_[0] && length $_[0] }
 
-# the body as JSON (or, for Messenger, as Graph's form fields of JSON)
+# the body as JSON (or, but for WhatsApp, as Graph's form fields of JSON,
+# where the access token may be one of the fields)
 sub _graph_body {
     my ($channel, $req) = @_;
     my $type = $req->{headers}{'content-type'} // '';
@@ -637,11 +638,13 @@ sub _refuse_or_describe {
         . 'an ID this token can send as'), \%call)
         if $channel ne 'whatsapp' && $node !~ /^(\d+|me)$/;
     $call{account} = $node;
-    my $token = _graph_token($req, query_ok => $channel ne 'whatsapp');
+    my $m = _graph_body($channel, $req);
+    my $token = _graph_token($req, query_ok => $channel ne 'whatsapp')
+        // ($channel ne 'whatsapp' && $m ? delete $m->{access_token}
+                                         : undef);
     $call{token} = $token;
     return (_graph_error($channel, 104), \%call) unless defined $token;
     return (_graph_error($channel, 190), \%call) unless $token eq $token_ok;
-    my $m = _graph_body($channel, $req);
     $call{json} = $m;
     return (_graph_error($channel, 100, message => '(#100) The request '
         . 'body must be JSON (Content-Type: application/json)'), \%call)
