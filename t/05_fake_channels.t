@@ -317,6 +317,7 @@ ok($res->{headers}{'x-line-accepted-request-id'},
     'and the accepted request');
 is(scalar $fake->requests(channel => 'line', accepted => 1), 1,
     'the message went out once');
+is($fake->stats->{accepted}{line}, 1, 'as the counters say');
 
 my $bad = HTTP::Tiny->new->request('POST',
     'http://127.0.0.1:' . $fake->control_port . '/_rules',
@@ -447,7 +448,8 @@ is(meta_handshake_query(verify_token => 'v t', challenge => 'c1'),
 # --- the wrapper that make demo starts
 
 my $wdir = "$dir/wrapper";
-my $out = `$^X t/fake-channels start $wdir --token line=demo-line 2>&1`;
+my $start = "$^X t/fake-channels start $wdir";
+my $out = `$start --token line=demo-line --token line=other-line 2>&1`;
 my %kv = $out =~ /^(\w+)=(\S*)$/mg;
 like($kv{FAKE_WHATSAPP_API}, qr{^https://127\.0\.0\.1:\d+/whatsapp/v\d},
     't/fake-channels start prints the API bases');
@@ -456,6 +458,12 @@ $res = post("$kv{FAKE_LINE_API}/v2/bot/message/push",
     line_push($LINE_USER, 'demo'), bearer('demo-line'),
     http => client(ca => $kv{FAKE_CA_FILE}));
 is($res->{status}, 200, 'and serves');
+is(post("$kv{FAKE_LINE_API}/v2/bot/message/push",
+    line_push($LINE_USER, 'demo'), bearer('other-line'),
+    http => client(ca => $kv{FAKE_CA_FILE}))->{status}, 200,
+    'a channel may accept several tokens');
+like(`$start 2>&1`, qr/already run/,
+    'a second start on the same directory is refused');
 system($^X, 't/fake-channels', 'stop', $wdir);
 ok(!kill(0, $kv{FAKE_PID}), 't/fake-channels stop stops it');
 

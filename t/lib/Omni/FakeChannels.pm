@@ -162,7 +162,7 @@ sub tls_material {
 sub _fresh_state {
     return { seq => 0, next_rule => 1, rules => [], retry_keys => {},
              stats => { connections => 0, tls_handshakes => 0,
-                        tls_failures => 0 } };
+                        tls_failures => 0, accepted => {} } };
 }
 
 sub _with_state {
@@ -186,11 +186,13 @@ sub _log_request {
     close $fh;
 }
 
+# without the lock, so that reading never holds a send: lines are written
+# whole under the lock, and a last one still on its way has no newline yet
 sub _read_requests {
     my ($dir) = @_;
     open my $fh, '<', "$dir/requests.jsonl" or return ();
     local $/ = "\n";
-    return map { $json->decode($_) } grep { /\S/ } <$fh>;
+    return map { $json->decode($_) } grep { /\S\n\z/ } <$fh>;
 }
 
 
@@ -587,7 +589,8 @@ sub _refuse_or_describe {
     }
     $call{channel} = $channel;
     $rest //= '';
-    my $token_ok = $srv->{tokens}{$channel};
+    my $t = $srv->{tokens}{$channel};
+    my %token_ok = map { $_ => 1 } ref $t ? @$t : $t;
 
     if ($channel eq 'line') {
         return (_line_error(404, 'Not found'), \%call)
@@ -602,7 +605,7 @@ sub _refuse_or_describe {
             \%call) unless defined $token;
         return (_line_error(401, 'Authentication failed. Confirm that the '
             . 'access token in the authorization header is valid.'), \%call)
-            unless $token eq $token_ok;
+            unless $token_ok{$token};
         my $key = $req->{headers}{'x-line-retry-key'};
         if (defined $key) {
             $call{retry_key} = lc $key;
@@ -644,7 +647,7 @@ sub _refuse_or_describe {
                                          : undef);
     $call{token} = $token;
     return (_graph_error($channel, 104), \%call) unless defined $token;
-    return (_graph_error($channel, 190), \%call) unless $token eq $token_ok;
+    return (_graph_error($channel, 190), \%call) unless $token_ok{$token};
     $call{json} = $m;
     return (_graph_error($channel, 100, message => '(#100) The request '
         . 'body must be JSON (Content-Type: application/json)'), \%call)
@@ -764,6 +767,7 @@ sub _handle {
         $ans //= _success($call, $seq);
         my $answer = eval { $json->decode($ans->{body}) };
         my $accepted = $ans->{status} == 200 ? 1 : 0;
+        $state->{stats}{accepted}{ $call->{channel} }++ if $accepted;
         if ($accepted && defined $key) {
             $state->{retry_keys}{$key} = { sent => $answer->{sentMessages},
                 request_id => $ans->{headers}{'X-Line-Request-Id'} };
@@ -831,7 +835,7 @@ sub _control {
     }
     if ($p eq '/_requests' && $m eq 'GET') {
         my $f = _query_params($req->{query});
-        my @r = _with_state($dir, sub { _read_requests($dir) });
+        my @r = _read_requests($dir);
         @r = grep { my $x = $_; !grep { defined $f->{$_}
                         && ($x->{$_} // '') ne $f->{$_} }
                     qw(channel recipient account status accepted) } @r;
@@ -992,7 +996,8 @@ sub serve {
 my @started;
 
 # %o: dir (the test's temporary directory; a fakes/ directory is made in
-# it), tokens => { channel => token }
+# it), tokens => { channel => token or [tokens] } (each channel's fake
+# accepts these only; by default %DEFAULT_TOKEN)
 sub start {
     my ($class, %o) = @_;
     my $dir = defined $o{dir} ? "$o{dir}/fakes"
@@ -1000,8 +1005,11 @@ sub start {
                   CLEANUP => !$ENV{OMNI_KEEP});
     make_path($dir);
     unlink "$dir/ports.json";
-    my @tokens = map { ('--token', "$_=$o{tokens}{$_}") }
-        sort keys %{ $o{tokens} // {} };
+    my %t = %{ $o{tokens} // {} };
+    my @tokens = map { my $c = $_;
+                       map { ('--token', "$c=$_") } ref $t{$c} ? @{ $t{$c} }
+                                                               : $t{$c} }
+        sort keys %t;
     my $parent = $$;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -1035,7 +1043,12 @@ sub rogue_port    { $_[0]{rogue_port} }
 sub control_port  { $_[0]{control_port} }
 sub ca_file       { $_[0]{ca_file} }
 sub rogue_ca_file { $_[0]{rogue_ca_file} }
-sub token         { $_[0]{tokens}{ $_[1] } }
+# the (first) token a channel's fake accepts
+sub token {
+    my ($self, $channel) = @_;
+    my $t = $self->{tokens}{$channel};
+    return ref $t ? $t->[0] : $t;
+}
 
 # a channel's API base, as the omni_channel_api directive takes it;
 # %o: rogue => 1 (the port whose certificate the rogue CA signed),
