@@ -186,13 +186,27 @@ sub _log_request {
     close $fh;
 }
 
-# without the lock, so that reading never holds a send: lines are written
-# whole under the lock, and a last one still on its way has no newline yet
+# the control process reads the log as it grows, parsing each line once,
+# and without the lock, so that reading never holds a send: lines are
+# written whole under the lock, and one still on its way has no newline yet
 sub _read_requests {
-    my ($dir) = @_;
-    open my $fh, '<', "$dir/requests.jsonl" or return ();
+    my ($srv) = @_;
+    my $log = $srv->{log} //= { offset => 0, records => [] };
+    open my $fh, '<', "$srv->{dir}/requests.jsonl" or return;
+    seek $fh, $log->{offset}, SEEK_SET;
     local $/ = "\n";
-    return map { $json->decode($_) } grep { /\S\n\z/ } <$fh>;
+    while (my $line = <$fh>) {
+        last unless $line =~ /\n\z/;
+        $log->{offset} += length $line;
+        push @{ $log->{records} }, $json->decode($line);
+    }
+    return @{ $log->{records} };
+}
+
+sub _forget_requests {
+    my ($srv) = @_;
+    unlink "$srv->{dir}/requests.jsonl";
+    delete $srv->{log};
 }
 
 
@@ -835,7 +849,7 @@ sub _control {
     }
     if ($p eq '/_requests' && $m eq 'GET') {
         my $f = _query_params($req->{query});
-        my @r = _read_requests($dir);
+        my @r = _read_requests($srv);
         @r = grep { my $x = $_; !grep { defined $f->{$_}
                         && ($x->{$_} // '') ne $f->{$_} }
                     qw(channel recipient account status accepted) } @r;
@@ -843,13 +857,13 @@ sub _control {
         return _json_answer(200, { requests => \@r });
     }
     if ($p eq '/_requests' && $m eq 'DELETE') {
-        _with_state($dir, sub { unlink "$dir/requests.jsonl" });
+        _with_state($dir, sub { _forget_requests($srv) });
         return _json_answer(204);
     }
     if ($p eq '/_reset' && $m eq 'POST') {
         _with_state($dir, sub {
             %{ $_[0] } = %{ _fresh_state() };
-            unlink "$dir/requests.jsonl";
+            _forget_requests($srv);
         });
         return _json_answer(204);
     }
