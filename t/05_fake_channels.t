@@ -398,7 +398,8 @@ my $v = $wa->{entry}[0]{changes}[0]{value};
 is($wa->{entry}[0]{changes}[0]{field}, 'messages', 'WhatsApp: field');
 is($v->{metadata}{phone_number_id}, '1065', 'WhatsApp: phone number id');
 is($v->{contacts}[0]{wa_id}, '85291234567', 'WhatsApp: contact wa_id');
-is_deeply([ @{ $v->{messages}[0] }{qw(from type)}, $v->{messages}[0]{text}{body} ],
+is_deeply([ @{ $v->{messages}[0] }{qw(from type)},
+    $v->{messages}[0]{text}{body} ],
     [ '85291234567', 'text', 'hello' ], 'WhatsApp: the text message');
 isnt(whatsapp_text()->{entry}[0]{changes}[0]{value}{messages}[0]{id},
     whatsapp_text()->{entry}[0]{changes}[0]{value}{messages}[0]{id},

@@ -259,7 +259,9 @@ sub _read_request {
             $$buf =~ s/^([0-9a-fA-F]+)[^\r]*\r\n// or return;
             my $size = hex $1;
             last if $size == 0;
-            while (length $$buf < $size + 2) { _fill($sock, $buf, 10) or return }
+            while (length $$buf < $size + 2) {
+                _fill($sock, $buf, 10) or return;
+            }
             $body .= substr $$buf, 0, $size, '';
             substr $$buf, 0, 2, '';
             return if length $body > $MAX_BODY;
