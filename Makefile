@@ -5,7 +5,8 @@ CC ?= gcc
 
 DEBS := nginx nginx-dev postgresql postgresql-contrib libpq-dev \
         libjansson-dev libpcre2-dev libssl-dev libcmocka-dev \
-        libdbd-pg-perl wrk chromium gcc make curl
+        libdbd-pg-perl libio-socket-ssl-perl openssl wrk chromium gcc make \
+        curl
 
 CORE_SRC := $(wildcard ngx_omni_module/core/omni_*.c)
 CORE_TESTS := $(wildcard ngx_omni_module/core/test/test_*.c)
