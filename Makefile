@@ -5,7 +5,8 @@ CC ?= gcc
 
 DEBS := nginx nginx-dev postgresql postgresql-contrib libpq-dev \
         libjansson-dev libpcre2-dev libssl-dev libcmocka-dev \
-        libdbd-pg-perl wrk chromium gcc make curl
+        libdbd-pg-perl libio-socket-ssl-perl openssl wrk chromium gcc make \
+        curl
 
 CORE_SRC := $(wildcard ngx_omni_module/core/omni_*.c)
 CORE_TESTS := $(wildcard ngx_omni_module/core/test/test_*.c)
@@ -44,10 +45,10 @@ unit:
 	@for t in $(CORE_TESTS); do \
 	    n=$$(basename $$t .c); \
 	    $(CC) $(CORE_CFLAGS) -o build/unit/$$n $(CORE_SRC) $$t \
-	        -lcmocka -ljansson || exit 1; \
+	        -lcmocka -ljansson -lcrypto || exit 1; \
 	    $(CC) $(CORE_CFLAGS) -fsanitize=address,undefined \
 	        -fno-sanitize-recover=all -o build/unit/$$n.san $(CORE_SRC) $$t \
-	        -lcmocka -ljansson || exit 1; \
+	        -lcmocka -ljansson -lcrypto || exit 1; \
 	    build/unit/$$n >/dev/null && build/unit/$$n.san >/dev/null \
 	        || { build/unit/$$n; exit 1; }; \
 	    echo "unit: $$n ok"; \
@@ -59,7 +60,7 @@ fuzz:
 	@for f in ngx_omni_module/core/fuzz/fuzz_*.c; do \
 	    n=$$(basename $$f .c); \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -Ingx_omni_module/core $(CORE_SRC) $$f -ljansson \
+	        -Ingx_omni_module/core $(CORE_SRC) $$f -ljansson -lcrypto \
 	        -o build/fuzz/$$n || exit 1; \
 	    build/fuzz/$$n -max_total_time=60 -max_len=4096 \
 	        -artifact_prefix=build/fuzz/ > build/fuzz/$$n.log 2>&1 \

@@ -1,6 +1,6 @@
 
 /*
- * Roles and plan features by name.
+ * Roles, plan features and channel types by name.
  */
 
 #include <string.h>
@@ -18,6 +18,15 @@ static const char  *omni_role_names[OMNI_ROLE_N] = {
     "sales_agent",
     "marketer",
     "marketing_cs"
+};
+
+
+static const char  *omni_channel_names[OMNI_CHANNEL_N] = {
+    "",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "line"
 };
 
 
@@ -104,4 +113,32 @@ omni_plan_parse_array(const char *text, size_t len)
     }
 
     return plan;
+}
+
+
+omni_channel_e
+omni_channel_parse(const char *name, size_t len)
+{
+    int  i;
+
+    for (i = 1; i < OMNI_CHANNEL_N; i++) {
+        if (strlen(omni_channel_names[i]) == len
+            && memcmp(omni_channel_names[i], name, len) == 0)
+        {
+            return (omni_channel_e) i;
+        }
+    }
+
+    return OMNI_CHANNEL_NONE;
+}
+
+
+const char *
+omni_channel_name(omni_channel_e channel)
+{
+    if (channel <= OMNI_CHANNEL_NONE || channel >= OMNI_CHANNEL_N) {
+        return "";
+    }
+
+    return omni_channel_names[channel];
 }

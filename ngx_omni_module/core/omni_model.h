@@ -1,7 +1,7 @@
 
 /*
- * The product's vocabulary: member roles and plan features, with their
- * wire names (SPEC §0).  Pure C: no nginx, no I/O.
+ * The product's vocabulary: member roles, plan features and channel
+ * types, with their wire names (SPEC §0).  Pure C: no nginx, no I/O.
  */
 
 #ifndef _OMNI_MODEL_H_INCLUDED_
@@ -29,6 +29,16 @@ typedef enum {
 } omni_role_e;
 
 
+typedef enum {
+    OMNI_CHANNEL_NONE = 0,
+    OMNI_CHANNEL_WHATSAPP,
+    OMNI_CHANNEL_MESSENGER,
+    OMNI_CHANNEL_INSTAGRAM,
+    OMNI_CHANNEL_LINE,
+    OMNI_CHANNEL_N
+} omni_channel_e;
+
+
 #define OMNI_FEATURE_CS                  0x01
 #define OMNI_FEATURE_OMO                 0x02
 #define OMNI_FEATURE_MARKETING_ADVANCED  0x04
@@ -54,6 +64,10 @@ uint32_t omni_feature_parse(const char *name, size_t len);
  * are ignored: a newer schema may know features this module does not.
  */
 uint32_t omni_plan_parse_array(const char *text, size_t len);
+
+/* "whatsapp", "messenger", "instagram", "line"; OMNI_CHANNEL_NONE else */
+omni_channel_e omni_channel_parse(const char *name, size_t len);
+const char *omni_channel_name(omni_channel_e channel);
 
 
 #endif /* _OMNI_MODEL_H_INCLUDED_ */

@@ -59,6 +59,26 @@ plan_array_from_postgresql_becomes_bits(void **state)
 }
 
 
+static void
+channel_types_round_trip_and_nothing_else_is_one(void **state)
+{
+    int          i;
+    const char  *name;
+
+    (void) state;
+
+    for (i = OMNI_CHANNEL_WHATSAPP; i < OMNI_CHANNEL_N; i++) {
+        name = omni_channel_name((omni_channel_e) i);
+        assert_int_equal(omni_channel_parse(name, strlen(name)), i);
+    }
+
+    assert_int_equal(omni_channel_parse("whatsap", 7), OMNI_CHANNEL_NONE);
+    assert_int_equal(omni_channel_parse("LINE", 4), OMNI_CHANNEL_NONE);
+    assert_int_equal(omni_channel_parse("", 0), OMNI_CHANNEL_NONE);
+    assert_string_equal(omni_channel_name(OMNI_CHANNEL_N), "");
+}
+
+
 int
 main(void)
 {
@@ -66,6 +86,7 @@ main(void)
         cmocka_unit_test(every_role_of_the_seed_round_trips),
         cmocka_unit_test(unknown_or_partial_role_is_refused),
         cmocka_unit_test(plan_array_from_postgresql_becomes_bits),
+        cmocka_unit_test(channel_types_round_trip_and_nothing_else_is_one),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
