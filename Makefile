@@ -54,7 +54,8 @@ unit:
 	    echo "unit: $$n ok"; \
 	done
 
-# libFuzzer over the parsers of untrusted input (clang), 60 s each
+# libFuzzer over the parsers of untrusted input (clang), 60 s each,
+# starting from core/fuzz/seeds/NAME (documented examples) where there are any
 fuzz:
 	@mkdir -p build/fuzz
 	@for f in ngx_omni_module/core/fuzz/fuzz_*.c; do \
@@ -62,7 +63,12 @@ fuzz:
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -Ingx_omni_module/core $(CORE_SRC) $$f -ljansson -lcrypto \
 	        -o build/fuzz/$$n || exit 1; \
-	    build/fuzz/$$n -max_total_time=60 -max_len=4096 \
+	    rm -rf build/fuzz/$$n.corpus; mkdir -p build/fuzz/$$n.corpus; \
+	    if [ -d ngx_omni_module/core/fuzz/seeds/$$n ]; then \
+	        cp ngx_omni_module/core/fuzz/seeds/$$n/* build/fuzz/$$n.corpus/; \
+	    fi; \
+	    build/fuzz/$$n build/fuzz/$$n.corpus -max_total_time=60 \
+	        -max_len=4096 \
 	        -artifact_prefix=build/fuzz/ > build/fuzz/$$n.log 2>&1 \
 	        || { grep -v INFO build/fuzz/$$n.log | head -30; exit 1; }; \
 	    echo "$$n: $$(tail -1 build/fuzz/$$n.log)"; \
