@@ -59,6 +59,27 @@ plan_array_from_postgresql_becomes_bits(void **state)
 }
 
 
+static void
+every_feature_round_trips_by_position(void **state)
+{
+    size_t       i;
+    uint32_t     bit, seen;
+    const char  *name;
+
+    (void) state;
+
+    seen = 0;
+
+    for (i = 0; (bit = omni_feature_at(i, &name)) != 0; i++) {
+        assert_int_equal(omni_feature_parse(name, strlen(name)), bit);
+        seen |= bit;
+    }
+
+    assert_int_equal(seen, 0x3f);
+    assert_string_equal(name, "");
+}
+
+
 int
 main(void)
 {
@@ -66,6 +87,7 @@ main(void)
         cmocka_unit_test(every_role_of_the_seed_round_trips),
         cmocka_unit_test(unknown_or_partial_role_is_refused),
         cmocka_unit_test(plan_array_from_postgresql_becomes_bits),
+        cmocka_unit_test(every_feature_round_trips_by_position),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
