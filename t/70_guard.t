@@ -27,7 +27,7 @@ sub backend {
     }
     };
     $conf =~ s/\@PORT\@/$port/g;
-    return $conf;
+    return $conf . 'limit_req_zone $server_port zone=one:1m rate=1r/m;';
 }
 
 sub guarded {
@@ -60,7 +60,25 @@ sub guarded {
                 error_page 401 403 /omni_error;
                 @PROXY@
             }
+            location /g/ar-yes/ {
+                omni_auth;
+                auth_request /sub-yes;
+                @PROXY@
+            }
+            location /g/ar-no/ {
+                omni_auth;
+                auth_request /sub-no;
+                @PROXY@
+            }
+            location /g/lr/ {
+                limit_req zone=one nodelay;
+                limit_req_status 429;
+                omni_auth;
+                @PROXY@
+            }
         }
+        location = /sub-yes { internal; return 204; }
+        location = /sub-no { internal; return 403; }
         location = /plain { return 200 "plain\n"; }
     };
     my $proxy = "proxy_pass http://127.0.0.1:$port;
@@ -140,6 +158,16 @@ is($t->get('/g/any-none/x', { token => $ta->{admin_token} })->{status}, 200,
     'satisfy any: an admin token lets it in');
 is($t->get('/g/any-none/x', { token => $sup->{token} })->{status}, 403,
     'satisfy any: a role outside roles= is 403');
+is($t->get('/g/ar-yes/x', { token => $sup->{token} })->{status}, 200,
+    'auth_request allows too: 200');
+is($t->get('/g/ar-no/x', { token => $sup->{token} })->{status}, 403,
+    'auth_request refuses a good token: 403');
+error_is($t->get('/g/ar-no/x'), 401, 'missing_token',
+    'auth_request after omni_auth: no token');
+is($t->get('/g/lr/x', { token => $sup->{token} })->{status}, 200,
+    'limit_req: the first request passes');
+is($t->get('/g/lr/x')->{status}, 429,
+    'limit_req (preaccess) answers before the token is checked');
 
 # revoked (the member deleted through the API): refused on the next request
 my $kit = $t->member(tenant => $ta->{id}, role => 'cs_manager');
