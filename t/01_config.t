@@ -81,7 +81,7 @@ ok($ok, 'omni without omni_pg passes');
 like($out, qr/without "omni_pg"/, 'with a warning that the API will answer 503');
 
 # omni_auth: names checked when the configuration is read
-($ok, $out) = nginx_t('omni_pg "host=/tmp dbname=omni";',
+($ok, $out) = nginx_t('omni_pg "host=/run/postgresql dbname=omni";',
     'location /omni/b/ { omni_auth roles=admin,cs_manager plan=omo,cs; }');
 ok($ok, 'omni_auth with known roles and features passes') or diag($out);
 
