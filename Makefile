@@ -88,6 +88,7 @@ demo-stop:
 
 bench: deps build
 	bench/pixel
+	bench/guard
 
 clean:
 	rm -rf build build-asan

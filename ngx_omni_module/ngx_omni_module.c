@@ -11,6 +11,7 @@
 #endif
 #include "ngx_omni_http.h"
 #include "ngx_omni_api.h"
+#include "ngx_omni_guard.h"
 #include "ngx_omni_beacon.h"
 #include "ngx_omni_cache.h"
 #include "ngx_omni_stats.h"
@@ -46,6 +47,7 @@ static char *ngx_omni_init_thread_pool(ngx_conf_t *cf,
 static void *ngx_omni_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_omni_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_omni_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_omni_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_omni_init_process(ngx_cycle_t *cycle);
@@ -158,12 +160,26 @@ static ngx_command_t  ngx_omni_commands[] = {
       0,
       (void *) NGX_OMNI_LOC_ERROR },
 
+    { ngx_string("omni_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_omni_guard_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_auth_forward_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_omni_loc_conf_t, auth_forward_token),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_omni_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_omni_preconfiguration,             /* preconfiguration */
     ngx_omni_postconfiguration,            /* postconfiguration */
 
     ngx_omni_create_main_conf,             /* create main configuration */
@@ -664,6 +680,9 @@ ngx_omni_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    olcf->auth = NGX_CONF_UNSET;
+    olcf->auth_forward_token = NGX_CONF_UNSET;
+
     return olcf;
 }
 
@@ -671,12 +690,31 @@ ngx_omni_create_loc_conf(ngx_conf_t *cf)
 static char *
 ngx_omni_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    /* the handler belongs to the location that names it: no inheritance */
+    ngx_omni_loc_conf_t  *prev = parent;
+    ngx_omni_loc_conf_t  *conf = child;
+
     (void) cf;
-    (void) parent;
-    (void) child;
+
+    /* the handler belongs to the location that names it: no inheritance */
+
+    /* omni_auth is inherited whole: on/off with its roles and plan */
+    if (conf->auth == NGX_CONF_UNSET) {
+        conf->auth = (prev->auth == NGX_CONF_UNSET) ? 0 : prev->auth;
+        conf->auth_roles = prev->auth_roles;
+        conf->auth_plan = prev->auth_plan;
+    }
+
+    ngx_conf_merge_value(conf->auth_forward_token, prev->auth_forward_token,
+                         0);
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_omni_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_omni_guard_add_variables(cf);
 }
 
 
@@ -695,7 +733,7 @@ ngx_omni_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_omni_log_handler;
 
-    return NGX_OK;
+    return ngx_omni_guard_init(cf);
 }
 
 

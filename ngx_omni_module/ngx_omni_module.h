@@ -43,6 +43,12 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                handler;     /* NGX_OMNI_LOC_* */
+
+    /* "omni_auth": inherited, unlike the handler */
+    ngx_flag_t                auth;
+    uint32_t                  auth_roles;  /* 1 << OMNI_ROLE_*; 0: any */
+    uint32_t                  auth_plan;   /* any of OMNI_FEATURE_*; 0: any */
+    ngx_flag_t                auth_forward_token;
 } ngx_omni_loc_conf_t;
 
 

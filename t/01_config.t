@@ -80,4 +80,24 @@ like($out, qr/"omni_pg" is not a libpq connection string/,
 ok($ok, 'omni without omni_pg passes');
 like($out, qr/without "omni_pg"/, 'with a warning that the API will answer 503');
 
+# omni_auth: names checked when the configuration is read
+($ok, $out) = nginx_t('omni_pg "host=/run/postgresql dbname=omni";',
+    'location /omni/b/ { omni_auth roles=admin,cs_manager plan=omo,cs; }');
+ok($ok, 'omni_auth with known roles and features passes') or diag($out);
+
+($ok, $out) = nginx_t('', 'location /omni/b/ { omni_auth roles=admin,boss; }');
+ok(!$ok, 'omni_auth with an unknown role fails');
+like($out, qr/"omni_auth": unknown role "boss"/, 'and names the role');
+
+($ok, $out) = nginx_t('', 'location /omni/b/ { omni_auth plan=gold; }');
+like($out, qr/"omni_auth": unknown plan feature "gold"/,
+    'an unknown plan feature');
+
+($ok, $out) = nginx_t('', 'location /omni/b/ { omni_auth role=admin; }');
+like($out, qr/"omni_auth" takes roles=R,\.\.\. and plan=F/,
+    'a parameter that is not one');
+
+($ok, $out) = nginx_t('', 'location /omni/b/ { omni_auth roles=; }');
+like($out, qr/"omni_auth": an empty list of roles/, 'an empty list');
+
 done_testing();

@@ -219,6 +219,28 @@ ngx_omni_fail(ngx_omni_ctx_t *ctx, ngx_uint_t status, const char *code,
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
+    if (ctx->hold) {
+        /* code may live in a PGresult, freed once this returns */
+        ctx->fail_status = status;
+        ctx->fail_code.len = ngx_strlen(code);
+        ctx->fail_message.len = p - msg;
+        ctx->fail_code.data = ngx_pnalloc(ctx->request->pool,
+                                          ctx->fail_code.len + 1
+                                          + ctx->fail_message.len);
+        if (ctx->fail_code.data == NULL) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DONE;
+        }
+
+        /* the code NUL-terminated, as ngx_omni_send_error() takes it */
+        ctx->fail_message.data = ngx_cpymem(ctx->fail_code.data, code,
+                                            ctx->fail_code.len + 1);
+        ngx_memcpy(ctx->fail_message.data, msg, ctx->fail_message.len);
+        ctx->rc = status;
+
+        return NGX_DONE;
+    }
+
     ctx->rc = ngx_omni_send_error(ctx->request, status, code, "%*s",
                                   (size_t) (p - msg), msg);
 

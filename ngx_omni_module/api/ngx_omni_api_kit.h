@@ -71,7 +71,13 @@ struct ngx_omni_ctx_s {
     int64_t                   id;          /* the path's, once checked */
     u_char                   *secret;      /* made here, shown once */
 
+    /* the guard's (omni_auth): a refusal is told, not sent */
+    ngx_uint_t                fail_status;
+    ngx_str_t                 fail_code;
+    ngx_str_t                 fail_message;
+
     unsigned                  authenticated:1;
+    unsigned                  hold:1;      /* ngx_omni_fail() only tells */
 };
 
 
@@ -94,7 +100,10 @@ ngx_int_t ngx_omni_api_query(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
 ngx_int_t ngx_omni_api_query_with(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
     ngx_uint_t nparams, ngx_str_t *params, ngx_omni_api_result_pt done);
 
-/* answers: each returns NGX_DONE */
+/*
+ * answers: each returns NGX_DONE.  With ctx->hold, ngx_omni_fail() sends
+ * nothing: status, code and message wait in ctx->fail_* for the caller.
+ */
 ngx_int_t ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res);
 ngx_int_t ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res);
 ngx_int_t ngx_omni_api_answer(ngx_omni_ctx_t *ctx, ngx_uint_t status,

@@ -200,6 +200,11 @@ ngx_omni_auth_refuse(ngx_omni_ctx_t *ctx, const char *code,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "omni api: authentication refused: %s", code);
 
+    if (ctx->hold) {
+        /* the guard adds the header if it sends the answer */
+        return ngx_omni_fail(ctx, NGX_HTTP_UNAUTHORIZED, code, "%s", message);
+    }
+
     r->headers_out.www_authenticate = ngx_list_push(&r->headers_out.headers);
     if (r->headers_out.www_authenticate == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -89,6 +89,20 @@ omni_feature_parse(const char *name, size_t len)
 
 
 uint32_t
+omni_feature_at(size_t i, const char **name)
+{
+    if (i >= sizeof(omni_features) / sizeof(omni_features[0])) {
+        *name = "";
+        return 0;
+    }
+
+    *name = omni_features[i].name;
+
+    return omni_features[i].bit;
+}
+
+
+uint32_t
 omni_plan_parse_array(const char *text, size_t len)
 {
     size_t       i, start;

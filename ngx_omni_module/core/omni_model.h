@@ -59,6 +59,9 @@ const char *omni_role_name(omni_role_e role);
 /* one feature name -> its bit; 0 when unknown */
 uint32_t omni_feature_parse(const char *name, size_t len);
 
+/* the i-th feature (i from 0): its bit and name; 0 past the last */
+uint32_t omni_feature_at(size_t i, const char **name);
+
 /*
  * A PostgreSQL text[] literal ("{cs,omo}") -> bit set.  Unknown names
  * are ignored: a newer schema may know features this module does not.

@@ -79,6 +79,27 @@ channel_types_round_trip_and_nothing_else_is_one(void **state)
 }
 
 
+static void
+every_feature_round_trips_by_position(void **state)
+{
+    size_t       i;
+    uint32_t     bit, seen;
+    const char  *name;
+
+    (void) state;
+
+    seen = 0;
+
+    for (i = 0; (bit = omni_feature_at(i, &name)) != 0; i++) {
+        assert_int_equal(omni_feature_parse(name, strlen(name)), bit);
+        seen |= bit;
+    }
+
+    assert_int_equal(seen, 0x3f);
+    assert_string_equal(name, "");
+}
+
+
 int
 main(void)
 {
@@ -87,6 +108,7 @@ main(void)
         cmocka_unit_test(unknown_or_partial_role_is_refused),
         cmocka_unit_test(plan_array_from_postgresql_becomes_bits),
         cmocka_unit_test(channel_types_round_trip_and_nothing_else_is_one),
+        cmocka_unit_test(every_feature_round_trips_by_position),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
