@@ -30,8 +30,10 @@
     X(CHANNEL_GET,     "SELECT omni_channel_get($1, $2)")                   \
     X(CHANNEL_CREATE,  "SELECT omni_channel_create($1, $2::jsonb)")         \
     X(CHANNEL_UPDATE,  "SELECT omni_channel_update($1, $2, $3::jsonb)")     \
+    /* webhooks in: channels/ngx_omni_hooks.c, ngx_omni_inbox.c */          \
     X(CUSTOMER_GET,    "SELECT omni_customer_get($1, $2)")                  \
     X(CUSTOMER_FIND,   "SELECT omni_customer_find($1, $2, $3, $4, $5)")     \
+    /* conversations: api/ngx_omni_conversations.c */                      \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
                        " $5::timestamptz, $6::timestamptz)")                \
     X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \
@@ -43,7 +45,8 @@
                        " $2::text[], $3::text[])")                          \
     X(JOB_LEASE,       "SELECT omni_job_lease($1, $2, $3, $4)")             \
     X(JOB_RELEASE,     "SELECT omni_job_release($1, $2, $3)")               \
-    X(JOB_LEASE_SWEEP, "SELECT omni_job_lease_sweep()")
+    X(JOB_LEASE_SWEEP, "SELECT omni_job_lease_sweep()")                     \
+    /* delivery: channels/ngx_omni_outbox.c */
 
 
 #define NGX_OMNI_STMT_ENUM(name, sql)  NGX_OMNI_STMT_##name,

@@ -107,4 +107,60 @@ CREATE TABLE channel_send_budget (
         ON DELETE CASCADE
 );
 
+-- How far an outbound message got; failed is final.
+CREATE FUNCTION omni_message_status_rank(p_status text) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1
+                         WHEN 'delivered' THEN 2 WHEN 'read' THEN 3
+                         WHEN 'failed' THEN 4 END
+$$;
+
+-- One status the channel reported for one of our requests (the webhooks'
+-- statuses, the deliverer's own "sent").  A status never moves a message
+-- back (a late "delivered" after "read" changes nothing); a message of
+-- several requests shows its furthest one, and failed if one failed.
+-- A status for a request we have not recorded yet waits in
+-- message_status_early; false then.
+CREATE FUNCTION omni_message_status_apply(p_tenant bigint,
+    p_channel_message_id text, p_status text, p_error jsonb,
+    p_at timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    mid bigint;
+BEGIN
+    SELECT o.message_id INTO mid FROM outbox o
+     WHERE o.tenant_id = p_tenant
+       AND o.channel_message_id = p_channel_message_id;
+
+    IF mid IS NULL THEN
+        INSERT INTO message_status_early
+               (tenant_id, channel_message_id, status, error, at)
+        VALUES (p_tenant, p_channel_message_id, p_status, p_error,
+                coalesce(p_at, now()))
+        ON CONFLICT DO NOTHING;
+        RETURN false;
+    END IF;
+
+    UPDATE messages m
+       SET status = CASE
+               WHEN m.status = 'failed' THEN m.status
+               WHEN omni_message_status_rank(p_status)
+                    > omni_message_status_rank(m.status) THEN p_status
+               ELSE m.status END,
+           error = CASE WHEN p_status = 'failed' AND m.status <> 'failed'
+                        THEN p_error ELSE m.error END,
+           sent_at = CASE WHEN p_status IN ('sent', 'delivered', 'read')
+                          THEN coalesce(m.sent_at, p_at) ELSE m.sent_at END,
+           delivered_at = CASE WHEN p_status IN ('delivered', 'read')
+                               THEN coalesce(m.delivered_at, p_at)
+                               ELSE m.delivered_at END,
+           read_at = CASE WHEN p_status = 'read'
+                          THEN coalesce(m.read_at, p_at) ELSE m.read_at END,
+           updated_at = now()
+     WHERE m.tenant_id = p_tenant AND m.id = mid;
+
+    RETURN true;
+END;
+$$;
+
 INSERT INTO omni_schema_migrations (version) VALUES (7);
