@@ -61,6 +61,7 @@ CREATE TABLE outbox (
     tenant_id           bigint NOT NULL,
     message_id          bigint NOT NULL,
     part                int NOT NULL CHECK (part >= 0),
+    conversation_id     bigint NOT NULL,   -- one request in flight each
     channel_id          bigint NOT NULL,
     request             jsonb NOT NULL,  -- {"method","path","auth","body"}
     state               text NOT NULL DEFAULT 'pending'
@@ -79,6 +80,9 @@ CREATE TABLE outbox (
 );
 
 CREATE INDEX outbox_due ON outbox (due_at) WHERE state = 'pending';
+-- a conversation's messages go out in order: its oldest pending row first
+CREATE INDEX outbox_conversation ON outbox (tenant_id, conversation_id, id)
+    WHERE state = 'pending';
 CREATE INDEX ON outbox (tenant_id, channel_message_id)
     WHERE channel_message_id IS NOT NULL;
 
