@@ -18,7 +18,7 @@
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
-#define NGX_OMNI_SCHEMA_VERSION   7
+#define NGX_OMNI_SCHEMA_VERSION   10
 
 typedef struct {
     ngx_str_t                 pg_conninfo;
