@@ -11,6 +11,8 @@ use Test::More;
 use lib 't/lib';
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
+use IO::Socket::INET;
+use Digest::SHA ();
 use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use POSIX ();
@@ -445,6 +447,68 @@ is(scalar @{ merge_payloads(whatsapp_text(), whatsapp_status(id => 'w'))
 is(meta_handshake_query(verify_token => 'v t', challenge => 'c1'),
     '?hub.mode=subscribe&hub.verify_token=v%20t&hub.challenge=c1',
     "Meta's handshake query");
+
+# --- status callbacks: after an accepted send, the channel's own signed
+# status webhooks go to the URL we name (make demo points them at omni)
+{
+    my $l = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
+        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die $!;
+    my $port = $l->sockport;
+    my $got = "$dir/callbacks.jsonl";
+    my $kid = fork // die;
+    if ($kid == 0) {
+        for (1 .. 3) {
+            my $c = $l->accept or last;
+            my ($head, $body) = ('', '');
+            while (my $line = <$c>) {
+                $head .= $line;
+                last if $line =~ /^\r?\n$/;
+            }
+            my ($len) = $head =~ /content-length:\s*(\d+)/i;
+            read $c, $body, $len // 0;
+            my ($sig) = $head =~ /x-hub-signature-256:\s*(\S+)/i;
+            open my $fh, '>>', $got or die;
+            print $fh $json->encode({ sig => $sig, body => $body }), "\n";
+            close $fh;
+            print $c "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                . "Connection: close\r\n\r\nok";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $l;
+    $fake->callback('whatsapp', "http://127.0.0.1:$port/omni/hooks/7",
+                    'cb-secret');
+    my $res = post($fake->send_url('whatsapp', account => '1065'),
+        { messaging_product => 'whatsapp', to => '85291230000',
+          type => 'text', text => { body => 'status back' } },
+        Authorization => 'Bearer ' . $fake->token('whatsapp'));
+    is($res->{status}, 200, 'callback: the send is accepted');
+    my $wamid = $res->{json}{messages}[0]{id};
+    my @cb;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        @cb = -f $got ? do { open my $fh, '<', $got; map { $json->decode($_) }
+                              <$fh> } : ();
+        last if @cb >= 2;
+        sleep 0.05;
+    }
+    is(scalar @cb, 2, 'callback: two status webhooks came back');
+    my @st = map { my $b = $json->decode($_->{body});
+                   $b->{entry}[0]{changes}[0]{value}{statuses}[0] } @cb;
+    is_deeply([ map { $_->{status} } @st ], [ 'sent', 'delivered' ],
+        'callback: sent, then delivered');
+    is_deeply([ map { $_->{id} } @st ], [ $wamid, $wamid ],
+        'callback: both name the wamid the send got');
+    is($st[0]{recipient_id}, '85291230000', 'callback: the recipient');
+    is_deeply([ map { $_->{sig} } @cb ],
+        [ map { 'sha256=' . Digest::SHA::hmac_sha256_hex($_->{body},
+                                                         'cb-secret') } @cb ],
+        'callback: signed with the secret we gave');
+    kill 'TERM', $kid;
+    waitpid $kid, 0;
+    $fake->_call('POST', '/_reset');
+}
 
 # --- the wrapper that make demo starts
 

@@ -784,6 +784,12 @@ sub _handle {
         my $answer = eval { $json->decode($ans->{body}) };
         my $accepted = $ans->{status} == 200 ? 1 : 0;
         $state->{stats}{accepted}{ $call->{channel} }++ if $accepted;
+        my $cb = $state->{callbacks}{ $call->{channel} // '' };
+        if ($accepted && $cb) {
+            $how->{callback} = { %$cb, channel => $call->{channel},
+                recipient => $call->{recipient}, answer => $answer,
+                account => $call->{account} };
+        }
         if ($accepted && defined $key) {
             $state->{retry_keys}{$key} = { sent => $answer->{sentMessages},
                 request_id => $ans->{headers}{'X-Line-Request-Id'} };
@@ -801,6 +807,36 @@ sub _handle {
     $ans->{$_} //= $how->{$_} for keys %$how;
     $ans->{close} = 1 if ($req->{headers}{connection} // '') =~ /close/i;
     return $ans;
+}
+
+# The channel's own status webhooks for a message it accepted, as the real
+# platforms send them after a send: WhatsApp "sent" then "delivered",
+# Messenger a delivery.  Signed with the app secret and posted to the
+# webhook URL set with --callback (or the control port's /_callbacks),
+# from a process of their own so the connection is not held.
+sub _callback {
+    my ($cb) = @_;
+    my $pid = fork;
+    return if !defined $pid || $pid;
+    my $http = HTTP::Tiny->new(timeout => 10);
+    my @payloads;
+    if ($cb->{channel} eq 'whatsapp') {
+        my $id = $cb->{answer}{messages}[0]{id};
+        my $to = $cb->{answer}{contacts}[0]{wa_id};
+        @payloads = map { whatsapp_status(id => $id, status => $_,
+                              recipient_id => $to,
+                              phone_number_id => $cb->{account}) }
+            qw(sent delivered);
+    } elsif ($cb->{channel} eq 'messenger') {
+        @payloads = (messenger_delivery(mids => [ $cb->{answer}{message_id} ],
+            psid => $cb->{recipient}));
+    }
+    for my $p (@payloads) {
+        my ($body, $h) = signed_webhook(channel => $cb->{channel},
+            secret => $cb->{secret}, payload => $p);
+        $http->post($cb->{url}, { content => $body, headers => $h });
+    }
+    POSIX::_exit(0);
 }
 
 
@@ -840,6 +876,17 @@ sub _control {
             $r->{id};
         });
         return _json_answer(201, { id => $id });
+    }
+    if ($p eq '/_callbacks' && $m eq 'POST') {
+        my $cb = eval { $json->decode($req->{body}) };
+        return _json_answer(400, { message => 'a callback is {"channel",'
+            . '"url","secret"}' })
+            unless ref $cb eq 'HASH' && defined $cb->{url}
+                && defined $cb->{secret} && defined $cb->{channel}
+                && grep { $_ eq $cb->{channel} } qw(whatsapp messenger);
+        _with_state($dir, sub { $_[0]{callbacks}{ $cb->{channel} } = {
+            url => $cb->{url}, secret => $cb->{secret} } });
+        return _json_answer(204);
     }
     if ($p eq '/_rules' && $m eq 'GET') {
         return _json_answer(200, { rules =>
@@ -912,6 +959,7 @@ sub _serve_connection {
         my $req = _read_request($sock, \$buf, $srv->{idle}) or last;
         my $ans = _handle($srv, $req, \%conn);
         _send_answer($sock, $ans) or last;
+        _callback($ans->{callback}) if $ans->{callback};
     }
     if ($tls) {
         # a dropped answer ends without TLS's close_notify, as a cut does
@@ -929,7 +977,8 @@ sub _listen {
     return $l;
 }
 
-# %o: dir, port, rogue_port, control_port, tokens, parent, idle
+# %o: dir, port, rogue_port, control_port, tokens, parent, idle,
+# callbacks => { channel => { url, secret } }
 sub serve {
     my (%o) = @_;
     my $dir = $o{dir};
@@ -937,7 +986,10 @@ sub serve {
     my $f = tls_material($dir);
     my %srv = (dir => $dir, idle => $o{idle} // 30,
                tokens => { %DEFAULT_TOKEN, %{ $o{tokens} // {} } });
-    _with_state($dir, sub { %{ $_[0] } = %{ _fresh_state() } });
+    _with_state($dir, sub {
+        %{ $_[0] } = %{ _fresh_state() };
+        $_[0]{callbacks} = $o{callbacks} // {};
+    });
     unlink "$dir/requests.jsonl";
 
     my $main = _listen($o{port});
@@ -1120,6 +1172,13 @@ sub rate_limit {
     my ($self, $retry_after, %match) = @_;
     return $self->rule(times => 1, %match, status => 429,
         retry_after => $retry_after);
+}
+
+# statuses of accepted sends go back to url, signed with secret
+sub callback {
+    my ($self, $channel, $url, $secret) = @_;
+    $self->_call('POST', '/_callbacks',
+        { channel => $channel, url => $url, secret => $secret });
 }
 
 sub rules       { @{ $_[0]->_call('GET', '/_rules')->{rules} } }
