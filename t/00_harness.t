@@ -15,8 +15,10 @@ is($res->{status}, 404, 'an unknown path under /omni/ is 404');
 is($res->{json}{error}{code}, 'not_found', 'as a JSON error');
 
 is(scalar $t->worker_pids, 2, 'two workers run');
-my $migrations = () = glob "$Omni::Test::TOP/ngx_omni_module/sql/[0-9]*.sql";
-is($t->dbh->selectrow_array('SELECT omni_schema_version()'), $migrations,
+# the newest migration's number (numbers may be reserved by parts in work)
+my ($newest) = sort { $b <=> $a } map { m{/(\d{3})_[^/]*\.sql$} ? $1 + 0 : () }
+    glob "$Omni::Test::TOP/ngx_omni_module/sql/[0-9]*.sql";
+is($t->dbh->selectrow_array('SELECT omni_schema_version()'), $newest,
     'the schema is migrated');
 
 my $a = $t->tenant(name => 'Harness', plan => [qw(cs)]);

@@ -54,7 +54,22 @@
     X(NGX_HTTP_GET|NGX_HTTP_POST, "channels",                               \
       CHANNELS, "channels", ngx_omni_crud, &ngx_omni_channels, 0, 1)        \
     X(NGX_HTTP_GET|NGX_HTTP_PATCH, "channels/*",                            \
-      CHANNEL, "channel", ngx_omni_crud, &ngx_omni_channels, 0, 1)
+      CHANNEL, "channel", ngx_omni_crud, &ngx_omni_channels, 0, 1)          \
+    X(NGX_HTTP_GET, "conversations",                                        \
+      CONVERSATIONS, "conversations", ngx_omni_conversations_list, NULL,    \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_GET, "conversations/*",                                      \
+      CONVERSATION, "conversation", ngx_omni_conversations_get, NULL,       \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_GET, "conversations/*/messages",                             \
+      MESSAGES, "messages", ngx_omni_conversations_messages, NULL,          \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_POST, "conversations/*/messages",                            \
+      MESSAGE_SEND, "message_send", ngx_omni_conversations_send, NULL,      \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_POST, "conversations/*/preview",                             \
+      MESSAGE_PREVIEW, "message_preview", ngx_omni_conversations_preview,   \
+      NULL, OMNI_FEATURES_MESSAGING, 0)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */

@@ -34,6 +34,15 @@
     X(CUSTOMER_GET,    "SELECT omni_customer_get($1, $2)")                  \
     X(CUSTOMER_FIND,   "SELECT omni_customer_find($1, $2, $3, $4, $5)")     \
     /* conversations: api/ngx_omni_conversations.c */                      \
+    X(CONVERSATION_LIST, "SELECT omni_conversation_list($1, $2, $3, $4,"   \
+                         " $5, $6)")                                        \
+    X(CONVERSATION_GET, "SELECT omni_conversation_get($1, $2)")             \
+    X(MESSAGE_LIST,    "SELECT omni_message_list($1, $2, $3, $4)")          \
+    X(MESSAGE_CONTEXT, "SELECT channel_type, account, recipient,"           \
+                       " last_inbound_ms, now_ms, window_json"              \
+                       " FROM omni_message_send_context($1, $2)")           \
+    X(MESSAGE_SEND,    "SELECT omni_message_send($1, $2, $3, $4,"           \
+                       " $5::jsonb, $6::jsonb)")                            \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
                        " $5::timestamptz, $6::timestamptz)")                \
     X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \

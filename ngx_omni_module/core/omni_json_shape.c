@@ -162,6 +162,21 @@ omni_json_check_value(json_t *v, const omni_json_field_t *f,
         }
 
         return 0;
+
+    case OMNI_JT_ARRAY:
+        if (!json_is_array(v) || json_array_size(v) == 0) {
+            return omni_json_fail(err, 400, "invalid_field",
+                                  "Field \"%.*s\" must be a non-empty array",
+                                  f->name, 0);
+        }
+
+        if (f->max && json_array_size(v) > f->max) {
+            return omni_json_fail(err, 422, "too_many_items",
+                                  "Field \"%.*s\" holds at most %zu entries",
+                                  f->name, f->max);
+        }
+
+        return 0;
     }
 
     return omni_json_fail(err, 400, "invalid_field",

@@ -18,7 +18,9 @@ typedef enum {
     OMNI_JT_ID,                /* positive integer */
     OMNI_JT_ID_ARRAY,          /* array of positive integers, at most max */
     OMNI_JT_ROLE,              /* one of the role names */
-    OMNI_JT_OBJECT
+    OMNI_JT_OBJECT,
+    OMNI_JT_ARRAY              /* non-empty array, at most max entries;
+                                  the entries are the caller's to check */
 } omni_json_type_e;
 
 

@@ -52,6 +52,14 @@ typedef enum {
      |OMNI_FEATURE_SOCIAL_CDP)
 
 
+/*
+ * The plans whose staff message customers: customer service, OMO sales
+ * and the marketing plans (all but a Salesforce-only plan)
+ */
+#define OMNI_FEATURES_MESSAGING                                              \
+    (OMNI_FEATURE_CS|OMNI_FEATURE_OMO|OMNI_FEATURES_PIXEL)
+
+
 /* name (not NUL-terminated) -> role; OMNI_ROLE_NONE when unknown */
 omni_role_e omni_role_parse(const char *name, size_t len);
 const char *omni_role_name(omni_role_e role);

@@ -233,6 +233,47 @@ bytes_that_start_no_character_are_replaced(void **state)
 }
 
 
+static void
+an_array_is_non_empty_and_bounded(void **state)
+{
+    json_t             *body;
+    omni_json_error_t   err;
+
+    static const omni_json_field_t  message_shape[] = {
+        { "items", OMNI_JT_ARRAY, 1, 2 },
+        { NULL, 0, 0, 0 }
+    };
+
+    (void) state;
+
+    body = json_loads("{\"items\":[{},\"x\"]}", 0, NULL);
+    assert_int_equal(omni_json_shape_check(body, message_shape,
+                                           OMNI_JSON_CREATE, &err), 0);
+    json_decref(body);
+
+    body = json_loads("{\"items\":[]}", 0, NULL);
+    assert_int_equal(omni_json_shape_check(body, message_shape,
+                                           OMNI_JSON_CREATE, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_field");
+    json_decref(body);
+
+    body = json_loads("{\"items\":{\"type\":\"text\"}}", 0, NULL);
+    assert_int_equal(omni_json_shape_check(body, message_shape,
+                                           OMNI_JSON_CREATE, &err), -1);
+    assert_string_equal(err.code, "invalid_field");
+    json_decref(body);
+
+    body = json_loads("{\"items\":[1,2,3]}", 0, NULL);
+    assert_int_equal(omni_json_shape_check(body, message_shape,
+                                           OMNI_JSON_CREATE, &err), -1);
+    assert_int_equal(err.status, 422);
+    assert_string_equal(err.code, "too_many_items");
+    assert_non_null(strstr(err.message, "at most 2"));
+    json_decref(body);
+}
+
+
 int
 main(void)
 {
@@ -246,6 +287,7 @@ main(void)
         cmocka_unit_test(an_unknown_field_is_named_in_whole_characters),
         cmocka_unit_test(text_is_cut_between_characters),
         cmocka_unit_test(bytes_that_start_no_character_are_replaced),
+        cmocka_unit_test(an_array_is_non_empty_and_bounded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
