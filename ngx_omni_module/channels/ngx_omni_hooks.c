@@ -40,6 +40,9 @@
 #define NGX_OMNI_HOOKS_BATCH         256
 #define NGX_OMNI_HOOKS_BATCH_BYTES   (8 * 1024 * 1024)
 
+/* inserts out at once per worker (see docs/webhooks.md) */
+#define NGX_OMNI_HOOKS_INFLIGHT      2
+
 /* waiting in a worker for the next commit; beyond: 503, retried later */
 #define NGX_OMNI_HOOKS_WAITING       4096
 #define NGX_OMNI_HOOKS_WAITING_BYTES (64 * 1024 * 1024)
@@ -73,13 +76,19 @@ typedef struct {
 } ngx_omni_hook_ctx_t;
 
 
+/* one insert out: the webhooks it holds */
+typedef struct {
+    ngx_queue_t              committing;
+    ngx_uint_t               inflight;     /* its insert is out */
+} ngx_omni_hooks_commit_t;
+
+
 /* this worker's group commit */
 typedef struct {
     ngx_queue_t              waiting;
     ngx_uint_t               nwaiting;
     size_t                   waiting_bytes;
-    ngx_queue_t              committing;   /* in the insert that is out */
-    ngx_uint_t               inflight;     /* an insert is out */
+    ngx_omni_hooks_commit_t  commits[NGX_OMNI_HOOKS_INFLIGHT];
     ngx_event_t              flush;        /* posted: send what waits */
 } ngx_omni_hooks_queue_t;
 
@@ -98,6 +107,8 @@ static ngx_int_t ngx_omni_hooks_known(ngx_omni_hook_ctx_t *ctx);
 static ngx_int_t ngx_omni_hooks_handshake(ngx_omni_hook_ctx_t *ctx);
 static ngx_int_t ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx);
 static ngx_int_t ngx_omni_hooks_enqueue(ngx_omni_hook_ctx_t *ctx);
+static ngx_omni_hooks_commit_t *ngx_omni_hooks_free_commit(
+    ngx_omni_hooks_queue_t *q);
 static void ngx_omni_hooks_flush(ngx_event_t *ev);
 static void ngx_omni_hooks_committed(void *data, ngx_int_t rc,
     PGresult *res);
@@ -673,13 +684,18 @@ ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx)
 static ngx_int_t
 ngx_omni_hooks_enqueue(ngx_omni_hook_ctx_t *ctx)
 {
+    ngx_uint_t               i;
     ngx_omni_hooks_queue_t  *q;
 
     q = &ngx_omni_hooks_queue;
 
     if (!ngx_omni_hooks_queue_ready) {
         ngx_queue_init(&q->waiting);
-        ngx_queue_init(&q->committing);
+
+        for (i = 0; i < NGX_OMNI_HOOKS_INFLIGHT; i++) {
+            ngx_queue_init(&q->commits[i].committing);
+        }
+
         q->flush.handler = ngx_omni_hooks_flush;
         q->flush.log = ngx_cycle->log;
         q->flush.data = q;
@@ -706,11 +722,26 @@ ngx_omni_hooks_enqueue(ngx_omni_hook_ctx_t *ctx)
      * Posted, not sent now: every webhook that this turn of the event loop
      * reads joins the same commit.
      */
-    if (!q->inflight && !q->flush.posted) {
+    if (ngx_omni_hooks_free_commit(q) && !q->flush.posted) {
         ngx_post_event(&q->flush, &ngx_posted_events);
     }
 
     return NGX_DONE;
+}
+
+
+static ngx_omni_hooks_commit_t *
+ngx_omni_hooks_free_commit(ngx_omni_hooks_queue_t *q)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_OMNI_HOOKS_INFLIGHT; i++) {
+        if (!q->commits[i].inflight) {
+            return &q->commits[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -725,10 +756,12 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
     ngx_queue_t             *qn;
     ngx_omni_hook_ctx_t     *ctx;
     ngx_omni_hooks_queue_t  *q;
+    ngx_omni_hooks_commit_t *cm;
 
     q = ev->data;
+    cm = ngx_omni_hooks_free_commit(q);
 
-    if (q->inflight || ngx_queue_empty(&q->waiting)) {
+    if (cm == NULL || ngx_queue_empty(&q->waiting)) {
         return;
     }
 
@@ -749,7 +782,7 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
         }
 
         ngx_queue_remove(qn);
-        ngx_queue_insert_tail(&q->committing, qn);
+        ngx_queue_insert_tail(&cm->committing, qn);
         ctx->committing = 1;
         q->nwaiting--;
         q->waiting_bytes -= ctx->events.len;
@@ -760,11 +793,11 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
                 + 2 * NGX_INT64_LEN;
     }
 
-    q->inflight = 1;
+    cm->inflight = 1;
 
     buf = ngx_alloc(size, ngx_cycle->log);
     if (buf == NULL) {
-        ngx_omni_hooks_committed(q, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+        ngx_omni_hooks_committed(cm, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
         return;
     }
 
@@ -772,8 +805,8 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
     p = buf;
     *p++ = '[';
 
-    for (qn = ngx_queue_head(&q->committing);
-         qn != ngx_queue_sentinel(&q->committing);
+    for (qn = ngx_queue_head(&cm->committing);
+         qn != ngx_queue_sentinel(&cm->committing);
          qn = ngx_queue_next(qn))
     {
         ctx = ngx_queue_data(qn, ngx_omni_hook_ctx_t, queue);
@@ -795,12 +828,19 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
                    "%ui left waiting", n, param.len, q->nwaiting);
 
     if (ngx_omni_pg_query(NGX_OMNI_STMT_HOOK_ACCEPT, 1, &param,
-                          ngx_omni_hooks_committed, q)
+                          ngx_omni_hooks_committed, cm)
         == NULL)
     {
         ngx_free(buf);
-        ngx_omni_hooks_committed(q, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+        ngx_omni_hooks_committed(cm, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
         return;
+    }
+
+    /* another may go out at once, if more waits */
+    if (!ngx_queue_empty(&q->waiting) && ngx_omni_hooks_free_commit(q)
+        && !q->flush.posted)
+    {
+        ngx_post_event(&q->flush, &ngx_posted_events);
     }
 
     ngx_free(buf);
@@ -811,15 +851,17 @@ ngx_omni_hooks_flush(ngx_event_t *ev)
 static void
 ngx_omni_hooks_committed(void *data, ngx_int_t rc, PGresult *res)
 {
-    ngx_omni_hooks_queue_t  *q = data;
+    ngx_omni_hooks_commit_t  *cm = data;
 
     ngx_uint_t               n;
     ngx_queue_t             *qn;
     ngx_omni_hook_ctx_t     *ctx;
+    ngx_omni_hooks_queue_t  *q;
     ngx_omni_hooks_stats_t  *hs;
 
     hs = &ngx_omni_stats->hooks;
-    q->inflight = 0;
+    q = &ngx_omni_hooks_queue;
+    cm->inflight = 0;
 
     if (rc == NGX_OK) {
         (void) ngx_atomic_fetch_add(&hs->commits, 1);
@@ -832,8 +874,8 @@ ngx_omni_hooks_committed(void *data, ngx_int_t rc, PGresult *res)
 
     n = 0;
 
-    while (!ngx_queue_empty(&q->committing)) {
-        qn = ngx_queue_head(&q->committing);
+    while (!ngx_queue_empty(&cm->committing)) {
+        qn = ngx_queue_head(&cm->committing);
         ngx_queue_remove(qn);
 
         ctx = ngx_queue_data(qn, ngx_omni_hook_ctx_t, queue);
