@@ -106,6 +106,8 @@ static uint32_t ngx_omni_hooks_value(PGresult *res, int col, u_char *to,
 static ngx_int_t ngx_omni_hooks_known(ngx_omni_hook_ctx_t *ctx);
 static ngx_int_t ngx_omni_hooks_handshake(ngx_omni_hook_ctx_t *ctx);
 static ngx_int_t ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx);
+static omni_hook_sig_e ngx_omni_hooks_signature(ngx_omni_hook_ctx_t *ctx,
+    ngx_str_t *body);
 static ngx_int_t ngx_omni_hooks_enqueue(ngx_omni_hook_ctx_t *ctx);
 static ngx_omni_hooks_commit_t *ngx_omni_hooks_free_commit(
     ngx_omni_hooks_queue_t *q);
@@ -563,15 +565,12 @@ ngx_omni_hooks_handshake(ngx_omni_hook_ctx_t *ctx)
 static ngx_int_t
 ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx)
 {
-    size_t                len;
-    json_t               *events;
-    ngx_str_t             body, header;
-    ngx_list_part_t      *part;
-    ngx_table_elt_t      *h;
-    ngx_uint_t            i;
-    omni_hook_sig_e       sig;
-    omni_json_error_t     err;
-    ngx_http_request_t   *r;
+    size_t                   len;
+    json_t                  *events;
+    ngx_str_t                body;
+    omni_hook_sig_e          sig;
+    omni_json_error_t        err;
+    ngx_http_request_t      *r;
     ngx_omni_hooks_stats_t  *hs;
 
     r = ctx->request;
@@ -581,51 +580,7 @@ ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the channel's own signature header */
-    ngx_str_null(&header);
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ctx->channel.type == OMNI_CHANNEL_LINE
-            ? (h[i].key.len == sizeof("X-Line-Signature") - 1
-               && ngx_strncasecmp(h[i].key.data,
-                                  (u_char *) "X-Line-Signature",
-                                  h[i].key.len) == 0)
-            : (h[i].key.len == sizeof("X-Hub-Signature-256") - 1
-               && ngx_strncasecmp(h[i].key.data,
-                                  (u_char *) "X-Hub-Signature-256",
-                                  h[i].key.len) == 0))
-        {
-            header = h[i].value;
-            break;
-        }
-    }
-
-    if (ctx->channel.type == OMNI_CHANNEL_LINE) {
-        sig = omni_hook_sig_line((char *) header.data, header.len,
-                                 (char *) ctx->channel.secret,
-                                 ctx->channel.secret_len, body.data,
-                                 body.len);
-
-    } else {
-        sig = omni_hook_sig_meta((char *) header.data, header.len,
-                                 (char *) ctx->channel.secret,
-                                 ctx->channel.secret_len, body.data,
-                                 body.len);
-    }
+    sig = ngx_omni_hooks_signature(ctx, &body);
 
     if (sig != OMNI_HOOK_SIG_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -678,6 +633,64 @@ ngx_omni_hooks_accept(ngx_omni_hook_ctx_t *ctx)
                    ctx->nevents, len);
 
     return ngx_omni_hooks_enqueue(ctx);
+}
+
+
+/*
+ * The channel's own header only: a LINE signature on a WhatsApp channel
+ * is as missing as none.
+ */
+static omni_hook_sig_e
+ngx_omni_hooks_signature(ngx_omni_hook_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_str_t         header, name;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (ctx->channel.type == OMNI_CHANNEL_LINE) {
+        ngx_str_set(&name, "X-Line-Signature");
+
+    } else {
+        ngx_str_set(&name, "X-Hub-Signature-256");
+    }
+
+    ngx_str_null(&header);
+
+    part = &ctx->request->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name.len
+            && ngx_strncasecmp(h[i].key.data, name.data, name.len) == 0)
+        {
+            header = h[i].value;
+            break;
+        }
+    }
+
+    if (ctx->channel.type == OMNI_CHANNEL_LINE) {
+        return omni_hook_sig_line((char *) header.data, header.len,
+                                  (char *) ctx->channel.secret,
+                                  ctx->channel.secret_len, body->data,
+                                  body->len);
+    }
+
+    return omni_hook_sig_meta((char *) header.data, header.len,
+                              (char *) ctx->channel.secret,
+                              ctx->channel.secret_len, body->data,
+                              body->len);
 }
 
 
@@ -749,14 +762,14 @@ ngx_omni_hooks_free_commit(ngx_omni_hooks_queue_t *q)
 static void
 ngx_omni_hooks_flush(ngx_event_t *ev)
 {
-    u_char                  *buf, *p;
-    size_t                   size, bytes;
-    ngx_str_t                param;
-    ngx_uint_t               n;
-    ngx_queue_t             *qn;
-    ngx_omni_hook_ctx_t     *ctx;
-    ngx_omni_hooks_queue_t  *q;
-    ngx_omni_hooks_commit_t *cm;
+    u_char                   *buf, *p;
+    size_t                    size, bytes;
+    ngx_str_t                 param;
+    ngx_uint_t                n;
+    ngx_queue_t              *qn;
+    ngx_omni_hook_ctx_t      *ctx;
+    ngx_omni_hooks_queue_t   *q;
+    ngx_omni_hooks_commit_t  *cm;
 
     q = ev->data;
     cm = ngx_omni_hooks_free_commit(q);
@@ -853,11 +866,11 @@ ngx_omni_hooks_committed(void *data, ngx_int_t rc, PGresult *res)
 {
     ngx_omni_hooks_commit_t  *cm = data;
 
-    ngx_uint_t               n;
-    ngx_queue_t             *qn;
-    ngx_omni_hook_ctx_t     *ctx;
-    ngx_omni_hooks_queue_t  *q;
-    ngx_omni_hooks_stats_t  *hs;
+    ngx_uint_t                n;
+    ngx_queue_t              *qn;
+    ngx_omni_hook_ctx_t      *ctx;
+    ngx_omni_hooks_queue_t   *q;
+    ngx_omni_hooks_stats_t   *hs;
 
     hs = &ngx_omni_stats->hooks;
     q = &ngx_omni_hooks_queue;
