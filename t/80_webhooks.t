@@ -185,6 +185,30 @@ sub messages_of {
     is(inbox_rows(), $before, 'nothing stored for any of them');
 }
 
+# --- a rotated secret applies on the next webhook --------------------------
+
+{
+    my $ig = $ch{instagram};
+    my $payload = instagram_text(ig_user_id => '17841400000000000',
+        igsid => '527400000000001', text => 'rotation');
+    is(hook('instagram', $payload)->{status}, 200, 'the cached secret');
+    my $res = $t->patch("/omni/api/v1/channels/$ig", { %$admin,
+        body => { credentials => { app_secret => 'ig-secret-2' } } });
+    is($res->{status}, 200, 'the secret rotated through the API');
+    is(hook('instagram', $payload)->{status}, 401, 'the old one: 401 at once');
+    is(hook('instagram', $payload, secret => 'ig-secret-2')->{status}, 200,
+        'the new one: 200');
+
+    # by hand in the database: the NOTIFY reaches every worker and host
+    $t->dbh->do(q{UPDATE channels SET credentials = credentials
+                  || '{"app_secret":"ig-secret"}' WHERE id = ?}, undef, $ig);
+    $t->wait_until(sub { hook('instagram', $payload)->{status} == 200 }, 10,
+        'a change made in the database applies');
+    is(hook('instagram', $payload, secret => 'ig-secret-2')->{status}, 401,
+        'and the secret it replaced is refused');
+    applied('rotation');
+}
+
 # --- junk bodies: a JSON error, nothing stored ----------------------------
 
 {
