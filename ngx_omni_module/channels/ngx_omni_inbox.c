@@ -20,7 +20,13 @@
 #include "ngx_omni_inbox.h"
 
 
-/* inbox rows (webhooks) a slice applies in one transaction */
+/*
+ * Inbox rows (webhooks) a slice applies in one transaction.  A slice that
+ * fails (omni_pg_timeout is also the statement's timeout, and a webhook
+ * may hold 1000 events) halves the next one, down to one row, so a
+ * backlog of heavy webhooks never fails the same way forever; a full
+ * batch that went well doubles it back.
+ */
 #define NGX_OMNI_INBOX_BATCH  100
 
 
@@ -30,6 +36,7 @@ static ngx_int_t ngx_omni_inbox_count(PGresult *res);
 
 
 static ngx_omni_job_t  ngx_omni_inbox_job;
+static ngx_int_t       ngx_omni_inbox_limit = NGX_OMNI_INBOX_BATCH;
 
 
 ngx_int_t
@@ -67,10 +74,11 @@ ngx_omni_inbox_slice(ngx_omni_job_t *job)
     ngx_str_t  param;
 
     param.data = n;
-    param.len = ngx_sprintf(n, "%d", NGX_OMNI_INBOX_BATCH) - n;
+    param.len = ngx_sprintf(n, "%i", ngx_omni_inbox_limit) - n;
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "omni inbox: claiming webhooks");
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni inbox: claiming up to %i webhooks",
+                   ngx_omni_inbox_limit);
 
     if (ngx_omni_pg_query(NGX_OMNI_STMT_INBOX_APPLY, 1, &param,
                           ngx_omni_inbox_applied, job)
@@ -90,8 +98,16 @@ ngx_omni_inbox_applied(void *data, ngx_int_t rc, PGresult *res)
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "omni: applying webhooks failed: %s",
-                      res ? PQresultErrorMessage(res) : "no database");
+                      "omni: applying up to %i webhooks failed: %s",
+                      ngx_omni_inbox_limit,
+                      res ? PQresultErrorMessage(res)
+                          : (rc == NGX_HTTP_GATEWAY_TIME_OUT ? "timeout"
+                                                              : "no database"));
+
+        if (res || rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+            ngx_omni_inbox_limit = ngx_max(ngx_omni_inbox_limit / 2, 1);
+        }
+
         ngx_omni_job_done(data, NGX_ERROR);
         return;
     }
@@ -101,9 +117,16 @@ ngx_omni_inbox_applied(void *data, ngx_int_t rc, PGresult *res)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "omni inbox: %i webhooks applied", rows);
 
+    if (rows < ngx_omni_inbox_limit) {
+        ngx_omni_job_done(data, NGX_OK);
+        return;
+    }
+
     /* a full batch: there may be more right behind it */
-    ngx_omni_job_done(data, rows == NGX_OMNI_INBOX_BATCH ? NGX_AGAIN
-                                                        : NGX_OK);
+    ngx_omni_inbox_limit = ngx_min(ngx_omni_inbox_limit * 2,
+                                   NGX_OMNI_INBOX_BATCH);
+
+    ngx_omni_job_done(data, NGX_AGAIN);
 }
 
 
