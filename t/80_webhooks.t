@@ -582,6 +582,27 @@ sub raw_hook {
     is($kept, 1, "the gone client's webhook was stored all the same");
 }
 
+# --- PostgreSQL away: not stored, so not acknowledged ---------------------
+
+{
+    $t->stop_pg;
+    my $res = hook('whatsapp', whatsapp_text(phone_number_id =>
+        '106540352242922', from => '85291117777', id => 'wamid.pg.away'));
+    ok($res->{status} == 503 || $res->{status} == 504,
+        "PostgreSQL away: $res->{status}, the channel sends it again");
+    like($res->{json}{error}{code} // '', qr/^(database_unavailable|timeout)$/,
+        'in JSON');
+    $t->start_pg;
+    $t->wait_until(sub { hook('whatsapp', whatsapp_text(phone_number_id =>
+        '106540352242922', from => '85291117777', id => 'wamid.pg.away'))
+        ->{status} == 200 }, 30, 'PostgreSQL back: the resend is taken');
+    applied('the resend');
+    my ($n) = $t->dbh->selectrow_array(q{
+        SELECT count(*) FROM messages
+         WHERE channel_message_id = 'wamid.pg.away'});
+    is($n, 1, 'stored once');
+}
+
 # --- metrics ---------------------------------------------------------------
 
 {

@@ -115,6 +115,8 @@ static void ngx_omni_hooks_flush(ngx_event_t *ev);
 static void ngx_omni_hooks_committed(void *data, ngx_int_t rc,
     PGresult *res);
 static void ngx_omni_hooks_answer(ngx_omni_hook_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_omni_hooks_db_error(ngx_http_request_t *r,
+    ngx_int_t rc);
 static void ngx_omni_hooks_finalize(ngx_http_request_t *r, ngx_int_t rc);
 static void ngx_omni_hooks_cleanup(void *data);
 
@@ -218,8 +220,8 @@ ngx_omni_hooks_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (rc != NGX_OK) {
-        return rc;
+    if (rc == NGX_ERROR) {
+        return ngx_omni_hooks_db_error(r, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
     return ngx_omni_hooks_known(ctx);
@@ -283,19 +285,29 @@ ngx_omni_hooks_body_read(ngx_http_request_t *r)
 
     rc = ngx_omni_hooks_channel(ctx);
 
-    if (rc == NGX_OK) {
-        rc = ngx_omni_hooks_known(ctx);
-    }
-
     if (rc == NGX_DONE) {
         return;
+    }
+
+    if (rc == NGX_ERROR) {
+        rc = ngx_omni_hooks_db_error(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+
+    } else {
+        rc = ngx_omni_hooks_known(ctx);
+
+        if (rc == NGX_DONE) {
+            return;
+        }
     }
 
     ngx_http_finalize_request(r, rc);
 }
 
 
-/* NGX_OK: ctx->channel is known; NGX_DONE: its load is out */
+/*
+ * NGX_OK: ctx->channel is known; NGX_DONE: its load is out; NGX_ERROR:
+ * it could not even be asked for (nothing sent yet)
+ */
 static ngx_int_t
 ngx_omni_hooks_channel(ngx_omni_hook_ctx_t *ctx)
 {
@@ -328,11 +340,7 @@ ngx_omni_hooks_channel(ngx_omni_hook_ctx_t *ctx)
                                    ngx_omni_hooks_channel_loaded, ctx);
 
     if (ctx->query == NULL) {
-        (void) ngx_atomic_fetch_add(&ngx_omni_stats->hooks.failed, 1);
-        return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   "database_unavailable",
-                                   "The database is busy or unreachable; "
-                                   "retry shortly");
+        return NGX_ERROR;
     }
 
     return NGX_DONE;
@@ -360,14 +368,7 @@ ngx_omni_hooks_channel_loaded(void *data, ngx_int_t rc, PGresult *res)
                           ctx->channel_id, PQresultErrorMessage(res));
         }
 
-        (void) ngx_atomic_fetch_add(&ngx_omni_stats->hooks.failed, 1);
-        rc = ngx_omni_send_error(r, rc == NGX_HTTP_GATEWAY_TIME_OUT
-                                    ? NGX_HTTP_GATEWAY_TIME_OUT
-                                    : NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 rc == NGX_HTTP_GATEWAY_TIME_OUT
-                                    ? "timeout" : "database_unavailable",
-                                 "The database did not answer; retry "
-                                 "shortly");
+        rc = ngx_omni_hooks_db_error(r, rc);
 
     } else if (PQntuples(res) != 1) {
         (void) ngx_atomic_fetch_add(&ngx_omni_stats->hooks.refused_channel,
@@ -930,16 +931,7 @@ ngx_omni_hooks_answer(ngx_omni_hook_ctx_t *ctx, ngx_int_t rc)
     hs = &ngx_omni_stats->hooks;
 
     if (rc != NGX_OK) {
-        (void) ngx_atomic_fetch_add(&hs->failed, 1);
-
-        rc = ngx_omni_send_error(r, rc == NGX_HTTP_GATEWAY_TIME_OUT
-                                    ? NGX_HTTP_GATEWAY_TIME_OUT
-                                    : NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 rc == NGX_HTTP_GATEWAY_TIME_OUT
-                                    ? "timeout" : "database_unavailable",
-                                 "The webhook was not stored; send it "
-                                 "again");
-        ngx_omni_hooks_finalize(r, rc);
+        ngx_omni_hooks_finalize(r, ngx_omni_hooks_db_error(r, rc));
         return;
     }
 
@@ -960,6 +952,25 @@ ngx_omni_hooks_answer(ngx_omni_hook_ctx_t *ctx, ngx_int_t rc)
                              json, len, 0);
 
     ngx_omni_hooks_finalize(r, rc);
+}
+
+
+/* the database failed the webhook: nothing stored, the channel resends */
+static ngx_int_t
+ngx_omni_hooks_db_error(ngx_http_request_t *r, ngx_int_t rc)
+{
+    (void) ngx_atomic_fetch_add(&ngx_omni_stats->hooks.failed, 1);
+
+    if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+        return ngx_omni_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
+                                   "The database did not answer in time; "
+                                   "nothing was stored, send it again");
+    }
+
+    return ngx_omni_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "database_unavailable",
+                               "The database is busy or unreachable; "
+                               "nothing was stored, send it again");
 }
 
 
