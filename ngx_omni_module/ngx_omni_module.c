@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_omni_module: directives, configuration, process init and the
- * routing of a location's requests to the Pixel, the JSON API and the
- * status page.  Nothing else lives here.
+ * routing of a location's requests to the Pixel, the JSON API, channel
+ * webhooks and the status page.  Nothing else lives here.
  */
 
 #include "ngx_omni_module.h"
@@ -19,6 +19,8 @@
 #include "ngx_omni_ring.h"
 #include "ngx_omni_flusher.h"
 #include "ngx_omni_capture.h"
+#include "ngx_omni_hooks.h"
+#include "ngx_omni_inbox.h"
 
 #include <libpq-fe.h>
 
@@ -27,7 +29,7 @@
  * Another size than the last release's: a reload onto the new module gets
  * a new zone rather than reading the old one with the new layout.
  */
-#define NGX_OMNI_STATS_ZONE_SIZE   (264 * 1024)
+#define NGX_OMNI_STATS_ZONE_SIZE   (268 * 1024)
 
 
 static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
@@ -152,6 +154,13 @@ static ngx_command_t  ngx_omni_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) NGX_OMNI_LOC_STATUS },
+
+    { ngx_string("omni_webhooks"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_omni_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_OMNI_LOC_HOOKS },
 
     { ngx_string("omni_error"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
@@ -393,6 +402,12 @@ ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     case NGX_OMNI_LOC_API:
         clcf->handler = ngx_omni_handler;
+        omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+        omcf->enabled = 1;
+        break;
+
+    case NGX_OMNI_LOC_HOOKS:
+        clcf->handler = ngx_omni_hooks_handler;
         omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
         omcf->enabled = 1;
         break;
@@ -751,7 +766,8 @@ ngx_omni_init_module(ngx_cycle_t *cycle)
 
     if (ngx_omni_jobs_init_module(cycle) != NGX_OK
         || ngx_omni_flusher_init_module(cycle) != NGX_OK
-        || ngx_omni_capture_init_module(cycle) != NGX_OK)
+        || ngx_omni_capture_init_module(cycle) != NGX_OK
+        || ngx_omni_inbox_init_module(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

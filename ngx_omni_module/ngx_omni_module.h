@@ -58,6 +58,7 @@ typedef struct {
 #define NGX_OMNI_LOC_ERROR        3    /* nginx's errors, as JSON */
 #define NGX_OMNI_LOC_ERROR_GIF    4    /* ... as a beacon's GIF */
 #define NGX_OMNI_LOC_ERROR_NGINX  5    /* ... as nginx's own page */
+#define NGX_OMNI_LOC_HOOKS        6    /* channel webhooks in */
 
 
 /* the caller, as the cache and the database know it */

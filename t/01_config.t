@@ -61,6 +61,14 @@ like($out, qr/"omni_pg" directive is duplicate/, 'a duplicate directive');
 ($ok, $out) = nginx_t('', 'omni;');
 like($out, qr/"omni" directive is duplicate/, 'omni twice in a location');
 
+($ok, $out) = nginx_t('', 'omni_webhooks;');
+like($out, qr/"omni_webhooks" directive is duplicate/,
+    'omni_webhooks where omni serves: one handler a location');
+
+($ok, $out) = nginx_t('', 'location /omni/hooks/ { omni_webhooks x; }');
+like($out, qr/invalid number of arguments in "omni_webhooks"/,
+    'omni_webhooks takes no argument');
+
 ($ok, $out) = nginx_t('omni_pg "host=db.example dbname=omni";');
 ok(!$ok, 'a host name in omni_pg fails');
 like($out, qr/"omni_pg" names a host.*hostaddr/,

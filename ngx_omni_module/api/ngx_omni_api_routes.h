@@ -19,7 +19,8 @@
     X(PIXEL_GIF,   "pixel_gif")                                             \
     X(PIXEL_POST,  "pixel_post")                                            \
     X(PIXEL_JS,    "pixel_js")                                              \
-    X(STATUS,      "status")
+    X(STATUS,      "status")                                                \
+    X(HOOKS,       "hooks")
 
 
 /*

@@ -12,6 +12,7 @@
 
 static u_char *ngx_omni_stats_requests(u_char *p);
 static u_char *ngx_omni_stats_pixel(u_char *p);
+static u_char *ngx_omni_stats_hooks(u_char *p);
 static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
 static u_char *ngx_omni_stats_jobs(u_char *p);
@@ -19,6 +20,13 @@ static u_char *ngx_omni_stats_jobs(u_char *p);
 
 ngx_omni_stats_t  *ngx_omni_stats;
 ngx_omni_stats_pixel_gauges_pt  ngx_omni_stats_pixel_gauges;
+
+
+#define NGX_OMNI_HOOK_OUTCOME_NAME(id, name)  name,
+
+char  *ngx_omni_hook_outcome_names[NGX_OMNI_HOOK_OUTCOME_N] = {
+    NGX_OMNI_HOOK_OUTCOMES(NGX_OMNI_HOOK_OUTCOME_NAME)
+};
 
 
 #define NGX_OMNI_EP_NAME(id, metric)  metric,
@@ -158,7 +166,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     }
 
     size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192
-           + NGX_OMNI_STATS_JOBS * 512;
+           + 4096 + NGX_OMNI_STATS_JOBS * 512;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -167,6 +175,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
 
     p = ngx_omni_stats_requests(buf);
     p = ngx_omni_stats_pixel(p);
+    p = ngx_omni_stats_hooks(p);
     p = ngx_omni_stats_pg(p);
     p = ngx_omni_stats_cache(p);
     p = ngx_omni_stats_jobs(p);
@@ -303,6 +312,52 @@ ngx_omni_stats_pixel(u_char *p)
         ps->events_set_aside, ps->captures_applied,
         ps->flush_lag_ms_max / 1000, ps->flush_lag_ms_max % 1000,
         used, capacity, spooled);
+
+    return p;
+}
+
+
+static u_char *
+ngx_omni_stats_hooks(u_char *p)
+{
+    ngx_uint_t               i;
+    ngx_omni_hooks_stats_t  *hs;
+
+    hs = &ngx_omni_stats->hooks;
+
+    p = ngx_sprintf(p,
+        "# HELP omni_hooks_webhooks_total Channel webhooks (POST), by what "
+        "they were answered.\n"
+        "# TYPE omni_hooks_webhooks_total counter\n"
+        "omni_hooks_webhooks_total{result=\"accepted\"} %uA\n"
+        "omni_hooks_webhooks_total{result=\"signature\"} %uA\n"
+        "omni_hooks_webhooks_total{result=\"body\"} %uA\n"
+        "omni_hooks_webhooks_total{result=\"channel\"} %uA\n"
+        "omni_hooks_webhooks_total{result=\"busy\"} %uA\n"
+        "omni_hooks_webhooks_total{result=\"failed\"} %uA\n"
+        "# TYPE omni_hooks_events_total counter\n"
+        "omni_hooks_events_total %uA\n"
+        "# HELP omni_hooks_commits_total Inserts into the inbox (group "
+        "commits); accepted webhooks / commits = webhooks per commit.\n"
+        "# TYPE omni_hooks_commits_total counter\n"
+        "omni_hooks_commits_total %uA\n"
+        "# TYPE omni_hooks_batch_max gauge\n"
+        "omni_hooks_batch_max %uA\n"
+        "# TYPE omni_hooks_handshakes_total counter\n"
+        "omni_hooks_handshakes_total %uA\n"
+        "# TYPE omni_inbox_rows_applied_total counter\n"
+        "omni_inbox_rows_applied_total %uA\n"
+        "# HELP omni_inbox_events_total Inbox events by what the applier "
+        "made of them.\n"
+        "# TYPE omni_inbox_events_total counter\n",
+        hs->accepted, hs->refused_signature, hs->refused_body,
+        hs->refused_channel, hs->refused_busy, hs->failed, hs->events,
+        hs->commits, hs->batch_max, hs->handshakes, hs->inbox_rows);
+
+    for (i = 0; i < NGX_OMNI_HOOK_OUTCOME_N; i++) {
+        p = ngx_sprintf(p, "omni_inbox_events_total{outcome=\"%s\"} %uA\n",
+                        ngx_omni_hook_outcome_names[i], hs->applied[i]);
+    }
 
     return p;
 }

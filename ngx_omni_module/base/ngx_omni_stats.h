@@ -22,6 +22,23 @@
 #define NGX_OMNI_STATS_JOBS        16
 #define NGX_OMNI_LATENCY_BUCKETS   12
 
+/* what the inbox's applier did with an event (sql/008 omni_inbox_event) */
+#define NGX_OMNI_HOOK_OUTCOMES(X)                                           \
+    X(MESSAGE,      "message")                                              \
+    X(DUPLICATE,    "duplicate")                                            \
+    X(STATUS,       "status")                                               \
+    X(STATUS_EARLY, "status_early")                                         \
+    X(UNKNOWN,      "unknown")                                              \
+    X(FOREIGN,      "foreign")                                              \
+    X(ERROR,        "error")
+
+#define NGX_OMNI_HOOK_OUTCOME_ENUM(id, name)  NGX_OMNI_HOOK_##id,
+
+enum {
+    NGX_OMNI_HOOK_OUTCOMES(NGX_OMNI_HOOK_OUTCOME_ENUM)
+    NGX_OMNI_HOOK_OUTCOME_N
+};
+
 
 typedef struct {
     ngx_atomic_t          beacons_accepted;
@@ -37,6 +54,27 @@ typedef struct {
     ngx_atomic_t          captures_applied;
     ngx_atomic_t          flush_lag_ms_max;      /* since the last scrape */
 } ngx_omni_pixel_stats_t;
+
+
+/*
+ * Channel webhooks in: what the location answered, the group commits
+ * (accepted / commits = webhooks per commit), and what the inbox's
+ * applier made of the events.
+ */
+typedef struct {
+    ngx_atomic_t          accepted;              /* durable, answered 200 */
+    ngx_atomic_t          refused_signature;     /* 401 */
+    ngx_atomic_t          refused_body;          /* 400, 413 */
+    ngx_atomic_t          refused_channel;       /* 404: none, webchat */
+    ngx_atomic_t          refused_busy;          /* 503: the queue is full */
+    ngx_atomic_t          failed;                /* 503/504: not stored */
+    ngx_atomic_t          events;                /* in accepted webhooks */
+    ngx_atomic_t          commits;
+    ngx_atomic_t          batch_max;             /* webhooks in one commit */
+    ngx_atomic_t          handshakes;            /* GET answered 200 */
+    ngx_atomic_t          inbox_rows;            /* applied */
+    ngx_atomic_t          applied[NGX_OMNI_HOOK_OUTCOME_N];
+} ngx_omni_hooks_stats_t;
 
 
 typedef struct {
@@ -72,6 +110,7 @@ typedef struct {
 
 typedef struct {
     ngx_omni_pixel_stats_t     pixel;
+    ngx_omni_hooks_stats_t     hooks;
     ngx_omni_endpoint_stats_t  endpoints[NGX_OMNI_EP_N];
     ngx_omni_worker_stats_t    workers[NGX_OMNI_STATS_WORKERS];
     ngx_omni_job_stats_t       jobs[NGX_OMNI_STATS_JOBS];
@@ -79,6 +118,7 @@ typedef struct {
 
 
 extern ngx_omni_stats_t  *ngx_omni_stats;
+extern char  *ngx_omni_hook_outcome_names[NGX_OMNI_HOOK_OUTCOME_N];
 
 /*
  * The Pixel's gauges (ring fill, spool bytes) live above the base: the

@@ -31,6 +31,10 @@
     X(CHANNEL_CREATE,  "SELECT omni_channel_create($1, $2::jsonb)")         \
     X(CHANNEL_UPDATE,  "SELECT omni_channel_update($1, $2, $3::jsonb)")     \
     /* webhooks in: channels/ngx_omni_hooks.c, ngx_omni_inbox.c */          \
+    X(HOOK_CHANNEL,    "SELECT tenant_id, type, secret, verify_token,"      \
+                       " account FROM omni_hook_channel($1)")               \
+    X(HOOK_ACCEPT,     "SELECT omni_hook_accept($1::jsonb)")                \
+    X(INBOX_APPLY,     "SELECT omni_inbox_apply($1)")                       \
     X(CUSTOMER_GET,    "SELECT omni_customer_get($1, $2)")                  \
     X(CUSTOMER_FIND,   "SELECT omni_customer_find($1, $2, $3, $4, $5)")     \
     /* conversations: api/ngx_omni_conversations.c */                      \

@@ -1329,7 +1329,7 @@ sub _wa_message {
         messages => [ {
             from => $from,
             id => $o->{id} // 'wamid.HBgL' . _next() . 'AA==',
-            timestamp => '' . ($o->{timestamp} // time),
+            timestamp => '' . ($o->{timestamp} // int(time)),
             type => $type,
             $o->{context} ? (context => $o->{context}) : (),
             %body,
@@ -1407,7 +1407,7 @@ sub whatsapp_status {
     my %s = (
         id => $o{id} // die('whatsapp_status: the wamid (id) we sent'),
         status => $status,
-        timestamp => '' . ($o{timestamp} // time),
+        timestamp => '' . ($o{timestamp} // int(time)),
         recipient_id => $o{recipient_id} // '85291234567',
     );
     if ($status eq 'failed') {

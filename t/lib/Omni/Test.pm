@@ -71,7 +71,8 @@ sub conninfo {
 sub start_pg {
     my ($self) = @_;
     local $ENV{OMNI_PG_PORT} = 20000 + int(rand(20000));
-    local $ENV{OMNI_PG_FSYNC} = 'off';
+    # fsync off makes tests fast; a bench of durable writes asks for it
+    local $ENV{OMNI_PG_FSYNC} = $self->{opts}{fsync} ? 'on' : 'off';
     run("$TOP/bin/omni-pg", 'start', $self->{pg});
     delete $self->{dbh};
 }
