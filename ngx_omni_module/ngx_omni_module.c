@@ -19,6 +19,7 @@
 #include "ngx_omni_ring.h"
 #include "ngx_omni_flusher.h"
 #include "ngx_omni_capture.h"
+#include "ngx_omni_client.h"
 
 #include <libpq-fe.h>
 
@@ -27,7 +28,7 @@
  * Another size than the last release's: a reload onto the new module gets
  * a new zone rather than reading the old one with the new layout.
  */
-#define NGX_OMNI_STATS_ZONE_SIZE   (264 * 1024)
+#define NGX_OMNI_STATS_ZONE_SIZE   (268 * 1024)
 
 
 static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
@@ -137,6 +138,41 @@ static ngx_command_t  ngx_omni_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_omni_main_conf_t, thread_pool),
+      NULL },
+
+    { ngx_string("omni_client_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.connect_timeout),
+      NULL },
+
+    { ngx_string("omni_client_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.send_timeout),
+      NULL },
+
+    { ngx_string("omni_client_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.read_timeout),
+      NULL },
+
+    { ngx_string("omni_client_max_response"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.max_response),
+      NULL },
+
+    { ngx_string("omni_upstream_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.trusted_certificate),
       NULL },
 
     { ngx_string("omni"),
@@ -557,6 +593,8 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
     omcf->flush_interval = NGX_CONF_UNSET_MSEC;
     omcf->flush_batch = NGX_CONF_UNSET_UINT;
 
+    ngx_omni_client_conf_init(&omcf->client);
+
     return omcf;
 }
 
@@ -595,6 +633,11 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     path->line = cf->conf_file->line;
 
     if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* checked even without "omni": nginx -t says what is wrong */
+    if (ngx_omni_client_conf_merge(cf, &omcf->client) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -801,6 +844,7 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
 
     /* the jobs' stop hooks (the flusher spools the ring) come first */
     ngx_omni_jobs_exit_process(cycle);
+    ngx_omni_client_exit_process(cycle);
     ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);

@@ -15,6 +15,7 @@ static u_char *ngx_omni_stats_pixel(u_char *p);
 static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
 static u_char *ngx_omni_stats_jobs(u_char *p);
+static u_char *ngx_omni_stats_client(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
@@ -94,6 +95,7 @@ ngx_omni_stats_init_process(ngx_cycle_t *cycle)
     ws->pid = ngx_pid;
 
     ngx_omni_pg_stats = &ws->pg;
+    ngx_omni_client_stats = &ngx_omni_stats->client;
 
     return NGX_OK;
 }
@@ -158,7 +160,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     }
 
     size = NGX_OMNI_EP_N * 6144 + NGX_OMNI_STATS_WORKERS * 1024 + 8192
-           + NGX_OMNI_STATS_JOBS * 512;
+           + NGX_OMNI_STATS_JOBS * 512 + 4096;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -170,6 +172,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     p = ngx_omni_stats_pg(p);
     p = ngx_omni_stats_cache(p);
     p = ngx_omni_stats_jobs(p);
+    p = ngx_omni_stats_client(p);
 
     r->headers_out.last_modified_time = -1;
 
@@ -469,3 +472,55 @@ ngx_omni_stats_jobs(u_char *p)
 
     return p;
 }
+
+
+/* the outbound client (base/ngx_omni_client.c), all its upstreams */
+static u_char *
+ngx_omni_stats_client(u_char *p)
+{
+    ngx_uint_t                i;
+    ngx_omni_client_stats_t  *cs;
+
+    cs = &ngx_omni_stats->client;
+
+    p = ngx_sprintf(p, "# HELP omni_client_requests_total Requests to "
+                       "outside APIs (channels), started.\n"
+                       "# TYPE omni_client_requests_total counter\n"
+                       "omni_client_requests_total %uA\n"
+                       "# HELP omni_client_responses_total Answers, by "
+                       "status class.\n"
+                       "# TYPE omni_client_responses_total counter\n",
+                    cs->requests);
+
+    for (i = 0; i < 6; i++) {
+        if (cs->responses[i]) {
+            p = ngx_sprintf(p, "omni_client_responses_total{status=\"%s\"} "
+                               "%uA\n", ngx_omni_status_classes[i],
+                            cs->responses[i]);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_client_errors_total Requests that got "
+                       "no answer, by kind.\n"
+                       "# TYPE omni_client_errors_total counter\n");
+
+    for (i = 1; i < NGX_OMNI_CLIENT_E_N; i++) {
+        p = ngx_sprintf(p, "omni_client_errors_total{kind=\"%s\"} %uA\n",
+                        ngx_omni_client_error_name(i), cs->errors[i]);
+    }
+
+    return ngx_sprintf(p,
+        "# HELP omni_client_connections_total Connections to outside APIs: "
+        "opened, or reused from the keep-alive pool.\n"
+        "# TYPE omni_client_connections_total counter\n"
+        "omni_client_connections_total{how=\"opened\"} %uA\n"
+        "omni_client_connections_total{how=\"reused\"} %uA\n"
+        "# HELP omni_client_retries_total Requests sent again on a new "
+        "connection after a reused one was closed under them.\n"
+        "# TYPE omni_client_retries_total counter\n"
+        "omni_client_retries_total %uA\n"
+        "# TYPE omni_client_tls_resumed_total counter\n"
+        "omni_client_tls_resumed_total %uA\n",
+        cs->opened, cs->reused, cs->retried, cs->tls_resumed);
+}
+

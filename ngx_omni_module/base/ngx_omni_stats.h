@@ -16,6 +16,7 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_pg.h"
+#include "ngx_omni_client.h"
 
 
 #define NGX_OMNI_STATS_WORKERS     64
@@ -75,6 +76,7 @@ typedef struct {
     ngx_omni_endpoint_stats_t  endpoints[NGX_OMNI_EP_N];
     ngx_omni_worker_stats_t    workers[NGX_OMNI_STATS_WORKERS];
     ngx_omni_job_stats_t       jobs[NGX_OMNI_STATS_JOBS];
+    ngx_omni_client_stats_t    client;
 } ngx_omni_stats_t;
 
 
