@@ -20,6 +20,7 @@
 #include "ngx_omni_flusher.h"
 #include "ngx_omni_capture.h"
 #include "ngx_omni_client.h"
+#include "ngx_omni_outbox.h"
 
 #include <libpq-fe.h>
 
@@ -173,6 +174,20 @@ static ngx_command_t  ngx_omni_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_omni_main_conf_t, client.trusted_certificate),
+      NULL },
+
+    { ngx_string("omni_channel_api"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_omni_outbox_channel_api,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_channel_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_omni_outbox_channel_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("omni"),
@@ -568,6 +583,7 @@ ngx_omni_add_zone(ngx_conf_t *cf, char *name, size_t size,
 static void *
 ngx_omni_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_uint_t             i;
     ngx_omni_main_conf_t  *omcf;
 
     omcf = ngx_pcalloc(cf->pool, sizeof(ngx_omni_main_conf_t));
@@ -594,6 +610,10 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
     omcf->flush_batch = NGX_CONF_UNSET_UINT;
 
     ngx_omni_client_conf_init(&omcf->client);
+
+    for (i = 0; i < OMNI_CHANNEL_N; i++) {
+        omcf->channel_rate[i] = NGX_CONF_UNSET_UINT;
+    }
 
     return omcf;
 }
@@ -637,7 +657,9 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /* checked even without "omni": nginx -t says what is wrong */
-    if (ngx_omni_client_conf_merge(cf, &omcf->client) != NGX_CONF_OK) {
+    if (ngx_omni_client_conf_merge(cf, &omcf->client) != NGX_CONF_OK
+        || ngx_omni_outbox_init_conf(cf, omcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -794,7 +816,8 @@ ngx_omni_init_module(ngx_cycle_t *cycle)
 
     if (ngx_omni_jobs_init_module(cycle) != NGX_OK
         || ngx_omni_flusher_init_module(cycle) != NGX_OK
-        || ngx_omni_capture_init_module(cycle) != NGX_OK)
+        || ngx_omni_capture_init_module(cycle) != NGX_OK
+        || ngx_omni_outbox_init_module(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -844,6 +867,7 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
 
     /* the jobs' stop hooks (the flusher spools the ring) come first */
     ngx_omni_jobs_exit_process(cycle);
+    ngx_omni_outbox_exit_process(cycle);
     ngx_omni_client_exit_process(cycle);
     ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);

@@ -40,6 +40,9 @@ typedef struct {
 
     /* outside APIs: the client's timeouts, TLS and upstreams */
     ngx_omni_client_conf_t    client;
+    /* delivery: each channel type's API base and messages a second */
+    ngx_omni_client_upstream_t *channel_api[OMNI_CHANNEL_N];
+    ngx_uint_t                channel_rate[OMNI_CHANNEL_N];
 
     ngx_uint_t                enabled;     /* some location says "omni" */
 } ngx_omni_main_conf_t;

@@ -148,6 +148,8 @@ static void ngx_omni_client_connect(ngx_omni_client_request_t *req);
 static void ngx_omni_client_connected(ngx_omni_client_request_t *req);
 static void ngx_omni_client_tls(ngx_omni_client_request_t *req);
 static void ngx_omni_client_tls_done(ngx_connection_t *c);
+static ngx_int_t ngx_omni_client_check_name(ngx_connection_t *c,
+    ngx_omni_client_upstream_t *u);
 static void ngx_omni_client_save_session(ngx_connection_t *c);
 static void ngx_omni_client_write_handler(ngx_event_t *wev);
 static void ngx_omni_client_read_handler(ngx_event_t *rev);
@@ -1080,7 +1082,7 @@ ngx_omni_client_tls_done(ngx_connection_t *c)
         return;
     }
 
-    if (ngx_ssl_check_host(c, &u->host) != NGX_OK) {
+    if (ngx_omni_client_check_name(c, u) != NGX_OK) {
         ngx_omni_client_fail(req, NGX_OMNI_CLIENT_E_TLS_VERIFY,
                              "certificate verify failed: it does not "
                              "name \"%V\"", &u->host);
@@ -1109,6 +1111,38 @@ ngx_omni_client_tls_done(ngx_connection_t *c)
 
     req->state = NGX_OMNI_CLIENT_SEND;
     ngx_omni_client_send(req);
+}
+
+
+/*
+ * The certificate names the host: a name through nginx's check, an
+ * address literal against the certificate's IP addresses.
+ */
+static ngx_int_t
+ngx_omni_client_check_name(ngx_connection_t *c,
+    ngx_omni_client_upstream_t *u)
+{
+    int    rc;
+    X509  *cert;
+    u_char  ip[NGX_SOCKADDR_STRLEN];
+
+    if (u->named) {
+        return ngx_ssl_check_host(c, &u->host);
+    }
+
+    cert = SSL_get_peer_certificate(c->ssl->connection);
+    if (cert == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(ip, u->host.data,
+                       ngx_min(u->host.len + 1, sizeof(ip)));
+
+    rc = X509_check_ip_asc(cert, (char *) ip, 0);
+
+    X509_free(cert);
+
+    return rc == 1 ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1789,6 +1823,7 @@ ngx_omni_client_fail(ngx_omni_client_request_t *req, ngx_uint_t error,
 
     req->response.error = error;
     req->response.reason.len = p - text;
+    req->response.reason.data = text;
     req->response.reason.data = ngx_pstrdup(req->pool,
                                             &req->response.reason);
     if (req->response.reason.data == NULL) {

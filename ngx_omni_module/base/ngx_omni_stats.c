@@ -16,6 +16,7 @@ static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
 static u_char *ngx_omni_stats_jobs(u_char *p);
 static u_char *ngx_omni_stats_client(u_char *p);
+static u_char *ngx_omni_stats_delivery(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
@@ -173,6 +174,7 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     p = ngx_omni_stats_cache(p);
     p = ngx_omni_stats_jobs(p);
     p = ngx_omni_stats_client(p);
+    p = ngx_omni_stats_delivery(p);
 
     r->headers_out.last_modified_time = -1;
 
@@ -524,3 +526,24 @@ ngx_omni_stats_client(u_char *p)
         cs->opened, cs->reused, cs->retried, cs->tls_resumed);
 }
 
+
+static u_char *
+ngx_omni_stats_delivery(u_char *p)
+{
+    ngx_omni_delivery_stats_t  *ds;
+
+    ds = &ngx_omni_stats->delivery;
+
+    return ngx_sprintf(p,
+        "# HELP omni_outbox_claimed_total Outbox requests claimed for a "
+        "send.\n"
+        "# TYPE omni_outbox_claimed_total counter\n"
+        "omni_outbox_claimed_total %uA\n"
+        "# HELP omni_outbox_sends_total Sends by outcome: sent, retry "
+        "(due again later), failed (for good).\n"
+        "# TYPE omni_outbox_sends_total counter\n"
+        "omni_outbox_sends_total{outcome=\"sent\"} %uA\n"
+        "omni_outbox_sends_total{outcome=\"retry\"} %uA\n"
+        "omni_outbox_sends_total{outcome=\"failed\"} %uA\n",
+        ds->claimed, ds->sent, ds->retried, ds->failed);
+}
