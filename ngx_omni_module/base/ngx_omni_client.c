@@ -222,7 +222,9 @@ ngx_omni_client_conf_merge(ngx_conf_t *cf, ngx_omni_client_conf_t *ccf)
             continue;
         }
 
-        if (clcf->resolver == NULL) {
+        /* nginx made a resolver without servers when none is set */
+        if (clcf->resolver == NULL || clcf->resolver->connections.nelts == 0)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" names a host: the http block needs a "
                                "\"resolver\" (omni never resolves with a "
