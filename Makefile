@@ -89,6 +89,7 @@ demo-stop:
 bench: deps build
 	bench/pixel
 	bench/guard
+	bench/outbox
 
 clean:
 	rm -rf build build-asan

@@ -32,7 +32,7 @@
 
 
 /* per upstream and worker: idle connections kept, and for how long */
-#define NGX_OMNI_CLIENT_IDLE_MAX       32
+#define NGX_OMNI_CLIENT_IDLE_MAX       64
 #define NGX_OMNI_CLIENT_IDLE_TIMEOUT   30000
 /* a connection answers this many requests, then closes */
 #define NGX_OMNI_CLIENT_CONN_REQUESTS  1000

@@ -855,7 +855,10 @@ ngx_omni_outbox_free(ngx_omni_outbox_send_t *send)
         return;
     }
 
-    if (ngx_omni_outbox_starved) {
+    /* claims of half the slots at a time, not one claim per send */
+    if (ngx_omni_outbox_starved
+        && ngx_omni_outbox_inflight <= NGX_OMNI_OUTBOX_IN_FLIGHT / 2)
+    {
         ngx_omni_outbox_starved = 0;
         ngx_omni_job_wake(&ngx_omni_outbox_job);
     }
