@@ -946,9 +946,9 @@ ngx_omni_client_connect(ngx_omni_client_request_t *req)
 static void
 ngx_omni_client_connected(ngx_omni_client_request_t *req)
 {
-    int                       err;
-    socklen_t                 len;
-    ngx_connection_t         *c;
+    int                err;
+    socklen_t          len;
+    ngx_connection_t  *c;
 
     c = req->conn->connection;
 
@@ -1124,9 +1124,9 @@ static ngx_int_t
 ngx_omni_client_check_name(ngx_connection_t *c,
     ngx_omni_client_upstream_t *u)
 {
-    int    rc;
-    X509  *cert;
-    u_char  ip[NGX_SOCKADDR_STRLEN];
+    int      rc;
+    X509    *cert;
+    u_char   ip[NGX_SOCKADDR_STRLEN];
 
     if (u->named) {
         return ngx_ssl_check_host(c, &u->host);
@@ -1152,8 +1152,8 @@ ngx_omni_client_check_name(ngx_connection_t *c,
 static void
 ngx_omni_client_save_session(ngx_connection_t *c)
 {
-    ngx_ssl_session_t           *sess;
-    ngx_omni_client_conn_t      *oc;
+    ngx_ssl_session_t       *sess;
+    ngx_omni_client_conn_t  *oc;
 
     oc = c->data;
 
