@@ -90,6 +90,7 @@ bench: deps build
 	bench/pixel
 	bench/guard
 	bench/webhooks
+	bench/outbox
 
 clean:
 	rm -rf build build-asan

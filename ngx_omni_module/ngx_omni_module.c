@@ -21,6 +21,8 @@
 #include "ngx_omni_capture.h"
 #include "ngx_omni_hooks.h"
 #include "ngx_omni_inbox.h"
+#include "ngx_omni_client.h"
+#include "ngx_omni_outbox.h"
 
 #include <libpq-fe.h>
 
@@ -29,7 +31,7 @@
  * Another size than the last release's: a reload onto the new module gets
  * a new zone rather than reading the old one with the new layout.
  */
-#define NGX_OMNI_STATS_ZONE_SIZE   (268 * 1024)
+#define NGX_OMNI_STATS_ZONE_SIZE   (272 * 1024)
 
 
 static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
@@ -139,6 +141,55 @@ static ngx_command_t  ngx_omni_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_omni_main_conf_t, thread_pool),
+      NULL },
+
+    { ngx_string("omni_client_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.connect_timeout),
+      NULL },
+
+    { ngx_string("omni_client_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.send_timeout),
+      NULL },
+
+    { ngx_string("omni_client_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.read_timeout),
+      NULL },
+
+    { ngx_string("omni_client_max_response"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.max_response),
+      NULL },
+
+    { ngx_string("omni_upstream_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, client.trusted_certificate),
+      NULL },
+
+    { ngx_string("omni_channel_api"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_omni_outbox_channel_api,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("omni_channel_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_omni_outbox_channel_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("omni"),
@@ -547,6 +598,7 @@ ngx_omni_add_zone(ngx_conf_t *cf, char *name, size_t size,
 static void *
 ngx_omni_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_uint_t             i;
     ngx_omni_main_conf_t  *omcf;
 
     omcf = ngx_pcalloc(cf->pool, sizeof(ngx_omni_main_conf_t));
@@ -571,6 +623,12 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
     omcf->ring_size = NGX_CONF_UNSET_SIZE;
     omcf->flush_interval = NGX_CONF_UNSET_MSEC;
     omcf->flush_batch = NGX_CONF_UNSET_UINT;
+
+    ngx_omni_client_conf_init(&omcf->client);
+
+    for (i = 0; i < OMNI_CHANNEL_N; i++) {
+        omcf->channel_rate[i] = NGX_CONF_UNSET_UINT;
+    }
 
     return omcf;
 }
@@ -610,6 +668,13 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     path->line = cf->conf_file->line;
 
     if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* checked even without "omni": nginx -t says what is wrong */
+    if (ngx_omni_client_conf_merge(cf, &omcf->client) != NGX_CONF_OK
+        || ngx_omni_outbox_init_conf(cf, omcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -767,7 +832,8 @@ ngx_omni_init_module(ngx_cycle_t *cycle)
     if (ngx_omni_jobs_init_module(cycle) != NGX_OK
         || ngx_omni_flusher_init_module(cycle) != NGX_OK
         || ngx_omni_capture_init_module(cycle) != NGX_OK
-        || ngx_omni_inbox_init_module(cycle) != NGX_OK)
+        || ngx_omni_inbox_init_module(cycle) != NGX_OK
+        || ngx_omni_outbox_init_module(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -817,6 +883,8 @@ ngx_omni_exit_process(ngx_cycle_t *cycle)
 
     /* the jobs' stop hooks (the flusher spools the ring) come first */
     ngx_omni_jobs_exit_process(cycle);
+    ngx_omni_outbox_exit_process(cycle);
+    ngx_omni_client_exit_process(cycle);
     ngx_omni_flusher_exit_process(cycle);
     ngx_omni_cache_exit_process(cycle);
     ngx_omni_pg_exit_process(cycle);

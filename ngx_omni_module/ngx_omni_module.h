@@ -15,6 +15,7 @@
 
 #include "omni_model.h"
 #include "ngx_omni_api_routes.h"
+#include "ngx_omni_client.h"
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
@@ -36,6 +37,12 @@ typedef struct {
     ngx_msec_t                flush_interval;
     ngx_uint_t                flush_batch;
     ngx_str_t                 thread_pool; /* empty: none, slices */
+
+    /* outside APIs: the client's timeouts, TLS and upstreams */
+    ngx_omni_client_conf_t    client;
+    /* delivery: each channel type's API base and messages a second */
+    ngx_omni_client_upstream_t *channel_api[OMNI_CHANNEL_N];
+    ngx_uint_t                channel_rate[OMNI_CHANNEL_N];
 
     ngx_uint_t                enabled;     /* some location says "omni" */
 } ngx_omni_main_conf_t;

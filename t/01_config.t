@@ -108,4 +108,49 @@ like($out, qr/"omni_auth" takes roles=R,\.\.\. and plan=F/,
 ($ok, $out) = nginx_t('', 'location /omni/b/ { omni_auth roles=; }');
 like($out, qr/"omni_auth": an empty list of roles/, 'an empty list');
 
+# --- delivery: channel API bases and the outbound client
+
+($ok, $out) = nginx_t('omni_channel_api whatsapp '
+    . 'https://127.0.0.1:8443/whatsapp/v21.0; omni_channel_api line '
+    . 'http://127.0.0.1:8080/line; omni_channel_rate whatsapp 5; '
+    . 'omni_client_read_timeout 5s; omni_client_max_response 64k;');
+ok($ok, 'channel APIs at addresses, a rate and client limits pass')
+    or diag($out);
+
+($ok, $out) = nginx_t('omni_channel_api telegram https://127.0.0.1/;');
+ok(!$ok, 'an unknown channel type fails');
+like($out, qr/"omni_channel_api" takes whatsapp, messenger, instagram or (?x)
+    line,\ not\ "telegram"/, 'and names the types');
+
+for my $url ('ftp://127.0.0.1/x', 'https://', 'https://ho_st/',
+             'https://127.0.0.1:99999/', 'https://127.0.0.1/a?b=c',
+             'graph.facebook.com/v21.0') {
+    ($ok, $out) = nginx_t("omni_channel_api whatsapp $url;");
+    ok(!$ok, "a bad base URL fails: $url");
+    like($out, qr/is not a base URL/, "and says so: $url");
+}
+
+($ok, $out) = nginx_t('omni_channel_api line https://127.0.0.1/a; '
+    . 'omni_channel_api line https://127.0.0.1/b;');
+like($out, qr/"omni_channel_api line" is duplicate/, 'one base per type');
+
+($ok, $out) = nginx_t('omni_channel_api whatsapp '
+    . 'https://graph.facebook.com/v21.0;');
+ok(!$ok, 'a host name without a resolver fails');
+like($out, qr/names a host: the http block needs a "resolver"/,
+    'and asks for nginx\'s resolver (no blocking lookups in a worker)');
+
+($ok, $out) = nginx_t('resolver 127.0.0.1 valid=30s; omni_channel_api '
+    . 'whatsapp https://graph.facebook.com/v21.0;');
+ok($ok, 'a host name with a resolver passes') or diag($out);
+
+($ok, $out) = nginx_t('omni_channel_rate line fast;');
+like($out, qr/"omni_channel_rate" takes a channel type and messages a second/,
+    'a rate that is not a number');
+
+($ok, $out) = nginx_t('omni_channel_api whatsapp https://127.0.0.1/x; '
+    . "omni_upstream_trusted_certificate $dir/none.crt;");
+ok(!$ok, 'a trusted certificate file that is not there fails');
+like($out, qr/none\.crt/, 'naming the file');
+
 done_testing();

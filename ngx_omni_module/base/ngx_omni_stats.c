@@ -16,6 +16,8 @@ static u_char *ngx_omni_stats_hooks(u_char *p);
 static u_char *ngx_omni_stats_pg(u_char *p);
 static u_char *ngx_omni_stats_cache(u_char *p);
 static u_char *ngx_omni_stats_jobs(u_char *p);
+static u_char *ngx_omni_stats_client(u_char *p);
+static u_char *ngx_omni_stats_delivery(u_char *p);
 
 
 ngx_omni_stats_t  *ngx_omni_stats;
@@ -102,6 +104,7 @@ ngx_omni_stats_init_process(ngx_cycle_t *cycle)
     ws->pid = ngx_pid;
 
     ngx_omni_pg_stats = &ws->pg;
+    ngx_omni_client_stats = &ngx_omni_stats->client;
 
     return NGX_OK;
 }
@@ -179,6 +182,8 @@ ngx_omni_status_handler(ngx_http_request_t *r)
     p = ngx_omni_stats_pg(p);
     p = ngx_omni_stats_cache(p);
     p = ngx_omni_stats_jobs(p);
+    p = ngx_omni_stats_client(p);
+    p = ngx_omni_stats_delivery(p);
 
     r->headers_out.last_modified_time = -1;
 
@@ -523,4 +528,77 @@ ngx_omni_stats_jobs(u_char *p)
     }
 
     return p;
+}
+
+
+/* the outbound client (base/ngx_omni_client.c), all its upstreams */
+static u_char *
+ngx_omni_stats_client(u_char *p)
+{
+    ngx_uint_t                i;
+    ngx_omni_client_stats_t  *cs;
+
+    cs = &ngx_omni_stats->client;
+
+    p = ngx_sprintf(p, "# HELP omni_client_requests_total Requests to "
+                       "outside APIs (channels), started.\n"
+                       "# TYPE omni_client_requests_total counter\n"
+                       "omni_client_requests_total %uA\n"
+                       "# HELP omni_client_responses_total Answers, by "
+                       "status class.\n"
+                       "# TYPE omni_client_responses_total counter\n",
+                    cs->requests);
+
+    for (i = 0; i < 6; i++) {
+        if (cs->responses[i]) {
+            p = ngx_sprintf(p, "omni_client_responses_total{status=\"%s\"} "
+                               "%uA\n", ngx_omni_status_classes[i],
+                            cs->responses[i]);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP omni_client_errors_total Requests that got "
+                       "no answer, by kind.\n"
+                       "# TYPE omni_client_errors_total counter\n");
+
+    for (i = 1; i < NGX_OMNI_CLIENT_E_N; i++) {
+        p = ngx_sprintf(p, "omni_client_errors_total{kind=\"%s\"} %uA\n",
+                        ngx_omni_client_error_name(i), cs->errors[i]);
+    }
+
+    return ngx_sprintf(p,
+        "# HELP omni_client_connections_total Connections to outside APIs: "
+        "opened, or reused from the keep-alive pool.\n"
+        "# TYPE omni_client_connections_total counter\n"
+        "omni_client_connections_total{how=\"opened\"} %uA\n"
+        "omni_client_connections_total{how=\"reused\"} %uA\n"
+        "# HELP omni_client_retries_total Requests sent again on a new "
+        "connection after a reused one was closed under them.\n"
+        "# TYPE omni_client_retries_total counter\n"
+        "omni_client_retries_total %uA\n"
+        "# TYPE omni_client_tls_resumed_total counter\n"
+        "omni_client_tls_resumed_total %uA\n",
+        cs->opened, cs->reused, cs->retried, cs->tls_resumed);
+}
+
+
+static u_char *
+ngx_omni_stats_delivery(u_char *p)
+{
+    ngx_omni_delivery_stats_t  *ds;
+
+    ds = &ngx_omni_stats->delivery;
+
+    return ngx_sprintf(p,
+        "# HELP omni_outbox_claimed_total Outbox requests claimed for a "
+        "send.\n"
+        "# TYPE omni_outbox_claimed_total counter\n"
+        "omni_outbox_claimed_total %uA\n"
+        "# HELP omni_outbox_sends_total Sends by outcome: sent, retry "
+        "(due again later), failed (for good).\n"
+        "# TYPE omni_outbox_sends_total counter\n"
+        "omni_outbox_sends_total{outcome=\"sent\"} %uA\n"
+        "omni_outbox_sends_total{outcome=\"retry\"} %uA\n"
+        "omni_outbox_sends_total{outcome=\"failed\"} %uA\n",
+        ds->claimed, ds->sent, ds->retried, ds->failed);
 }

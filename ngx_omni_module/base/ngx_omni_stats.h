@@ -16,6 +16,7 @@
 
 #include "ngx_omni_module.h"
 #include "ngx_omni_pg.h"
+#include "ngx_omni_client.h"
 
 
 #define NGX_OMNI_STATS_WORKERS     64
@@ -77,6 +78,15 @@ typedef struct {
 } ngx_omni_hooks_stats_t;
 
 
+/* the outbox's deliverer (channels/ngx_omni_outbox.c) */
+typedef struct {
+    ngx_atomic_t          claimed;
+    ngx_atomic_t          sent;
+    ngx_atomic_t          retried;               /* due again later */
+    ngx_atomic_t          failed;                /* for good */
+} ngx_omni_delivery_stats_t;
+
+
 typedef struct {
     ngx_atomic_t          count;
     ngx_atomic_t          sum_us;
@@ -114,6 +124,8 @@ typedef struct {
     ngx_omni_endpoint_stats_t  endpoints[NGX_OMNI_EP_N];
     ngx_omni_worker_stats_t    workers[NGX_OMNI_STATS_WORKERS];
     ngx_omni_job_stats_t       jobs[NGX_OMNI_STATS_JOBS];
+    ngx_omni_client_stats_t    client;
+    ngx_omni_delivery_stats_t  delivery;
 } ngx_omni_stats_t;
 
 

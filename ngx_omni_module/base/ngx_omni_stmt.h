@@ -59,7 +59,14 @@
     X(JOB_LEASE,       "SELECT omni_job_lease($1, $2, $3, $4)")             \
     X(JOB_RELEASE,     "SELECT omni_job_release($1, $2, $3)")               \
     X(JOB_LEASE_SWEEP, "SELECT omni_job_lease_sweep()")                     \
-    /* delivery: channels/ngx_omni_outbox.c */
+    /* delivery: channels/ngx_omni_outbox.c */                              \
+    X(OUTBOX_CLAIM,    "SELECT tenant_id, id, message_id, channel_id,"      \
+                       " channel_type, request, auth_value, attempts"       \
+                       " FROM omni_outbox_claim($1, $2, $3, $4::jsonb)")    \
+    X(OUTBOX_SENT,     "SELECT omni_outbox_sent($1, $2, $3, $4)")           \
+    X(OUTBOX_RETRY,    "SELECT omni_outbox_retry($1, $2, $3, $4, $5,"       \
+                       " $6::jsonb)")                                       \
+    X(OUTBOX_FAILED,   "SELECT omni_outbox_failed($1, $2, $3, $4::jsonb)")
 
 
 #define NGX_OMNI_STMT_ENUM(name, sql)  NGX_OMNI_STMT_##name,

@@ -210,6 +210,14 @@ sub reload {
 
 sub expect_worker_crash { $_[0]{crash_ok} = 1 }
 
+# a graceful quit of this instance's nginx; its database stays up
+sub stop_nginx_only {
+    my ($self) = @_;
+    my $pid = $self->master_pid or return;
+    kill 'QUIT', $pid;
+    $self->wait_until(sub { !kill 0, $pid }, 15, 'nginx quits');
+}
+
 sub url { my ($self, $path) = @_; "http://127.0.0.1:$self->{port}$path" }
 sub port { $_[0]{port} }
 sub dir { $_[0]{dir} }
