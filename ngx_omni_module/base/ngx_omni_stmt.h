@@ -19,12 +19,14 @@
                        " plan, default_region"                              \
                        " FROM omni_auth_token($1::bytea)")                  \
     X(ME,              "SELECT omni_me($1, $2)")                            \
+    /* media: api/ngx_omni_media.c, media/ */                               \
     X(BRANCH_LIST,     "SELECT omni_branch_list($1, $2, $3)")               \
     X(BRANCH_CREATE,   "SELECT omni_branch_create($1, $2::jsonb)")          \
     X(MEMBER_LIST,     "SELECT omni_member_list($1, $2, $3)")               \
     X(MEMBER_CREATE,   "SELECT omni_member_create($1, $2::jsonb)")          \
     X(MEMBER_UPDATE,   "SELECT omni_member_update($1, $2, $3::jsonb)")      \
     X(MEMBER_DELETE,   "SELECT omni_member_delete($1, $2)")                 \
+    /* bot modules: api/ngx_omni_bot_modules.c */                           \
     X(TOKEN_CREATE,    "SELECT omni_token_create($1, $2, $3::bytea)")       \
     X(CHANNEL_LIST,    "SELECT omni_channel_list($1, $2, $3)")              \
     X(CHANNEL_GET,     "SELECT omni_channel_get($1, $2)")                   \
@@ -47,6 +49,7 @@
                        " FROM omni_message_send_context($1, $2)")           \
     X(MESSAGE_SEND,    "SELECT omni_message_send($1, $2, $3, $4,"           \
                        " $5::jsonb, $6::jsonb)")                            \
+    /* saved replies: api/ngx_omni_saved_replies.c */                       \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
                        " $5::timestamptz, $6::timestamptz)")                \
     X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \
