@@ -272,28 +272,10 @@ ngx_module_t  ngx_http_omni_module = {
 static ngx_int_t
 ngx_omni_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                  path;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_str_t  path;
 
     /* the path below the location: "px/KEY.gif", "api/v1/me" */
-    path = r->uri;
-
-    if (!clcf->exact_match
-#if (NGX_PCRE)
-        && clcf->regex == NULL
-#endif
-        && path.len >= clcf->name.len)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
+    ngx_omni_location_tail(r, &path);
 
     if (path.len > 3 && ngx_strncmp(path.data, "px/", 3) == 0) {
         path.data += 3;
