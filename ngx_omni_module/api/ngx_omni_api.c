@@ -15,6 +15,7 @@
 #include "ngx_omni_channels.h"
 #include "ngx_omni_customers.h"
 #include "ngx_omni_conversations.h"
+#include "ngx_omni_bot_modules.h"
 #include "ngx_omni_pixel_log.h"
 
 

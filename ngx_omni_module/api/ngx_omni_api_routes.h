@@ -70,7 +70,13 @@
       OMNI_FEATURES_MESSAGING, 0)                                           \
     X(NGX_HTTP_POST, "conversations/*/preview",                             \
       MESSAGE_PREVIEW, "message_preview", ngx_omni_conversations_preview,   \
-      NULL, OMNI_FEATURES_MESSAGING, 0)
+      NULL, OMNI_FEATURES_MESSAGING, 0)                                     \
+    X(NGX_HTTP_GET|NGX_HTTP_POST, "bot-modules",                            \
+      BOT_MODULES, "bot_modules", ngx_omni_bot_modules, NULL,               \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_GET|NGX_HTTP_PATCH|NGX_HTTP_DELETE, "bot-modules/*",         \
+      BOT_MODULE, "bot_module", ngx_omni_bot_modules, NULL,                 \
+      OMNI_FEATURES_MESSAGING, 0)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */

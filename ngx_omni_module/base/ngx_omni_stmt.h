@@ -27,6 +27,13 @@
     X(MEMBER_UPDATE,   "SELECT omni_member_update($1, $2, $3::jsonb)")      \
     X(MEMBER_DELETE,   "SELECT omni_member_delete($1, $2)")                 \
     /* bot modules: api/ngx_omni_bot_modules.c */                           \
+    X(BOT_MODULE_LIST,   "SELECT omni_bot_module_list($1, $2, $3)")         \
+    X(BOT_MODULE_GET,    "SELECT omni_bot_module_get($1, $2)")              \
+    X(BOT_MODULE_CREATE, "SELECT omni_bot_module_create($1, $2,"            \
+                         " $3::jsonb)")                                     \
+    X(BOT_MODULE_UPDATE, "SELECT omni_bot_module_update($1, $2,"            \
+                         " $3::jsonb)")                                     \
+    X(BOT_MODULE_DELETE, "SELECT omni_bot_module_delete($1, $2)")           \
     X(TOKEN_CREATE,    "SELECT omni_token_create($1, $2, $3::bytea)")       \
     X(CHANNEL_LIST,    "SELECT omni_channel_list($1, $2, $3)")              \
     X(CHANNEL_GET,     "SELECT omni_channel_get($1, $2)")                   \

@@ -31,18 +31,14 @@ static const omni_render_rule_t  omni_render_rules[OMNI_CHANNEL_N] = {
 };
 
 
-static json_t *omni_render_whatsapp(const omni_render_to_t *to,
-    const omni_render_item_t *item);
+static json_t *omni_render_whatsapp(const omni_render_item_t *item);
 static json_t *omni_render_meta(omni_channel_e channel,
-    const omni_render_to_t *to, const omni_render_item_t *item);
-static json_t *omni_render_line(const omni_render_to_t *to,
     const omni_render_item_t *item);
+static json_t *omni_render_line(const omni_render_item_t *item);
 static int omni_render_check(omni_channel_e channel,
-    const omni_render_to_t *to, const omni_render_item_t *item,
-    omni_json_error_t *err);
+    const omni_render_item_t *item, omni_json_error_t *err);
 static int omni_render_text_check(omni_channel_e channel,
     const omni_text_t *text, omni_json_error_t *err);
-static int omni_render_url_valid(const omni_text_t *url, int https);
 static int omni_render_id_valid(const omni_text_t *id, int digits);
 static int omni_render_has_link(const omni_text_t *text);
 static int omni_render_fail(omni_json_error_t *err, int status,
@@ -55,6 +51,10 @@ static int omni_render_fail(omni_json_error_t *err, int status,
 
 static const char  *omni_item_names[] = { "", "text", "image", "video",
                                           "file" };
+
+/* WhatsApp's "type" of each item */
+static const char  *omni_render_wa_types[] = { "", "text", "image", "video",
+                                               "document" };
 
 
 omni_item_e
@@ -90,54 +90,157 @@ omni_render_item(omni_channel_e channel, const omni_render_to_t *to,
     const omni_render_item_t *item, omni_render_t *out,
     omni_json_error_t *err)
 {
-    int  n;
+    json_t  *message;
 
-    out->path[0] = '\0';
-    out->auth = NULL;
-    out->body = NULL;
+    if (omni_render_target(channel, to, out, err) != 0) {
+        return -1;
+    }
 
-    if (omni_render_check(channel, to, item, err) != 0) {
+    if (omni_render_check(channel, item, err) != 0) {
+        out->path[0] = '\0';
+        out->auth = NULL;
         return -1;
     }
 
     switch (channel) {
 
     case OMNI_CHANNEL_WHATSAPP:
-        n = snprintf(out->path, sizeof(out->path), "/%.*s/messages",
-                     (int) to->account.len, to->account.data);
-        out->body = omni_render_whatsapp(to, item);
+        message = omni_render_whatsapp(item);
         break;
 
     case OMNI_CHANNEL_MESSENGER:
-        n = snprintf(out->path, sizeof(out->path), "/me/messages");
-        out->body = omni_render_meta(channel, to, item);
-        break;
-
     case OMNI_CHANNEL_INSTAGRAM:
-        n = snprintf(out->path, sizeof(out->path), "/%.*s/messages",
-                     (int) to->account.len, to->account.data);
-        out->body = omni_render_meta(channel, to, item);
+        message = omni_render_meta(channel, item);
         break;
 
     default:
-        n = snprintf(out->path, sizeof(out->path), "/v2/bot/message/push");
-        out->body = omni_render_line(to, item);
+        message = omni_render_line(item);
         break;
     }
 
+    out->body = omni_render_envelope(channel, to,
+                                     omni_render_wa_types[item->type],
+                                     message);
+
     /* jansson refuses only what the checks let through by mistake */
-    if (n < 0 || (size_t) n >= sizeof(out->path) || out->body == NULL) {
-        json_decref(out->body);
-        out->body = NULL;
+    if (out->body == NULL) {
         out->path[0] = '\0';
+        out->auth = NULL;
 
         return omni_render_fail(err, 400, "invalid_item",
                                 "The item cannot be rendered");
     }
 
+    return 0;
+}
+
+
+int
+omni_render_target(omni_channel_e channel, const omni_render_to_t *to,
+    omni_render_t *out, omni_json_error_t *err)
+{
+    int          n;
+    const char  *name;
+
+    out->path[0] = '\0';
+    out->auth = NULL;
+    out->body = NULL;
+
+    if (channel <= OMNI_CHANNEL_NONE || channel >= OMNI_CHANNEL_N) {
+        return omni_render_fail(err, 400, "unsupported_channel",
+                                "The channel type is not one we send to");
+    }
+
+    name = omni_channel_name(channel);
+
+    if (!omni_render_id_valid(&to->to, 0)) {
+        return omni_render_fail(err, 422, "invalid_recipient",
+                                "The recipient's %s id is not valid", name);
+    }
+
+    if (omni_render_rules[channel].account
+        && !omni_render_id_valid(&to->account, 1))
+    {
+        return omni_render_fail(err, 422, "invalid_account",
+                                "The channel's %s account id must be digits",
+                                name);
+    }
+
+    switch (channel) {
+
+    case OMNI_CHANNEL_WHATSAPP:
+    case OMNI_CHANNEL_INSTAGRAM:
+        n = snprintf(out->path, sizeof(out->path), "/%.*s/messages",
+                     (int) to->account.len, to->account.data);
+        break;
+
+    case OMNI_CHANNEL_MESSENGER:
+        n = snprintf(out->path, sizeof(out->path), "/me/messages");
+        break;
+
+    default:
+        n = snprintf(out->path, sizeof(out->path), "/v2/bot/message/push");
+        break;
+    }
+
+    if (n < 0 || (size_t) n >= sizeof(out->path)) {
+        out->path[0] = '\0';
+        return omni_render_fail(err, 422, "invalid_account",
+                                "The channel's %s account id is too long",
+                                name);
+    }
+
     out->auth = omni_render_rules[channel].auth;
 
     return 0;
+}
+
+
+json_t *
+omni_render_envelope(omni_channel_e channel, const omni_render_to_t *to,
+    const char *wa_type, json_t *message)
+{
+    json_t  *body;
+
+    if (message == NULL) {
+        return NULL;
+    }
+
+    switch (channel) {
+
+    case OMNI_CHANNEL_WHATSAPP:
+        body = json_pack("{s:s, s:s, s:s%, s:s, s:o}",
+                         "messaging_product", "whatsapp",
+                         "recipient_type", "individual",
+                         "to", to->to.data, to->to.len,
+                         "type", wa_type, wa_type, message);
+        break;
+
+    case OMNI_CHANNEL_MESSENGER:
+    case OMNI_CHANNEL_INSTAGRAM:
+        body = json_pack("{s:{s:s%}, s:o}", "recipient", "id", to->to.data,
+                         to->to.len, "message", message);
+
+        /* the Send API asks why a page writes; Instagram's does not */
+        if (body != NULL && channel == OMNI_CHANNEL_MESSENGER) {
+            json_object_set_new(body, "messaging_type",
+                                json_string("RESPONSE"));
+        }
+
+        break;
+
+    case OMNI_CHANNEL_LINE:
+        body = json_pack("{s:s%, s:[o]}", "to", to->to.data, to->to.len,
+                         "messages", message);
+        break;
+
+    default:
+        json_decref(message);
+        body = NULL;
+        break;
+    }
+
+    return body;
 }
 
 
@@ -234,30 +337,14 @@ failed:
 
 
 static int
-omni_render_check(omni_channel_e channel, const omni_render_to_t *to,
-    const omni_render_item_t *item, omni_json_error_t *err)
+omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
+    omni_json_error_t *err)
 {
     const char                *name;
     const omni_render_rule_t  *rule;
 
-    if (channel <= OMNI_CHANNEL_NONE || channel >= OMNI_CHANNEL_N) {
-        return omni_render_fail(err, 400, "unsupported_channel",
-                                "The channel type is not one we send to");
-    }
-
     rule = &omni_render_rules[channel];
     name = omni_channel_name(channel);
-
-    if (!omni_render_id_valid(&to->to, 0)) {
-        return omni_render_fail(err, 422, "invalid_recipient",
-                                "The recipient's %s id is not valid", name);
-    }
-
-    if (rule->account && !omni_render_id_valid(&to->account, 1)) {
-        return omni_render_fail(err, 422, "invalid_account",
-                                "The channel's %s account id must be digits",
-                                name);
-    }
 
     switch (item->type) {
 
@@ -361,128 +448,76 @@ omni_render_text_check(omni_channel_e channel, const omni_text_t *text,
 }
 
 
+/* the object under the body's "type": text, image, video or document */
 static json_t *
-omni_render_whatsapp(const omni_render_to_t *to,
-    const omni_render_item_t *item)
+omni_render_whatsapp(const omni_render_item_t *item)
 {
-    json_t  *body, *media;
-
-    static const char  *types[] = { "", "text", "image", "video",
-                                    "document" };
+    json_t  *media;
 
     if (item->type == OMNI_ITEM_TEXT) {
         /* a link in the text gets WhatsApp's preview, as its app does */
-        media = json_pack("{s:b, s:s%}",
-                          "preview_url", omni_render_has_link(&item->text),
-                          "body", item->text.data, item->text.len);
-
-    } else {
-        media = json_pack("{s:s%}", "link", item->url.data, item->url.len);
-
-        if (media != NULL && item->type == OMNI_ITEM_FILE
-            && item->filename.len)
-        {
-            json_object_set_new(media, "filename",
-                                json_stringn(item->filename.data,
-                                             item->filename.len));
-        }
+        return json_pack("{s:b, s:s%}",
+                         "preview_url", omni_render_has_link(&item->text),
+                         "body", item->text.data, item->text.len);
     }
 
-    if (media == NULL) {
-        return NULL;
+    media = json_pack("{s:s%}", "link", item->url.data, item->url.len);
+
+    if (media != NULL && item->type == OMNI_ITEM_FILE && item->filename.len) {
+        json_object_set_new(media, "filename",
+                            json_stringn(item->filename.data,
+                                         item->filename.len));
     }
 
-    body = json_pack("{s:s, s:s, s:s%, s:s}",
-                     "messaging_product", "whatsapp",
-                     "recipient_type", "individual",
-                     "to", to->to.data, to->to.len,
-                     "type", types[item->type]);
-
-    if (body == NULL) {
-        json_decref(media);
-        return NULL;
-    }
-
-    if (json_object_set_new(body, types[item->type], media) != 0) {
-        json_decref(body);
-        return NULL;
-    }
-
-    return body;
+    return media;
 }
 
 
+/* the Send API's "message" */
 static json_t *
-omni_render_meta(omni_channel_e channel, const omni_render_to_t *to,
-    const omni_render_item_t *item)
+omni_render_meta(omni_channel_e channel, const omni_render_item_t *item)
 {
-    json_t  *message, *payload, *body;
+    json_t  *payload;
 
     static const char  *types[] = { "", "", "image", "video", "file" };
 
     if (item->type == OMNI_ITEM_TEXT) {
-        message = json_pack("{s:s%}", "text", item->text.data,
-                            item->text.len);
-
-    } else {
-        payload = json_pack("{s:s%}", "url", item->url.data, item->url.len);
-
-        /* Messenger can keep the upload for the page's next sends */
-        if (payload != NULL && channel == OMNI_CHANNEL_MESSENGER) {
-            json_object_set_new(payload, "is_reusable", json_true());
-        }
-
-        message = json_pack("{s:{s:s, s:o}}", "attachment",
-                            "type", types[item->type], "payload", payload);
+        return json_pack("{s:s%}", "text", item->text.data, item->text.len);
     }
 
-    if (message == NULL) {
-        return NULL;
+    payload = json_pack("{s:s%}", "url", item->url.data, item->url.len);
+
+    /* Messenger can keep the upload for the page's next sends */
+    if (payload != NULL && channel == OMNI_CHANNEL_MESSENGER) {
+        json_object_set_new(payload, "is_reusable", json_true());
     }
 
-    body = json_pack("{s:{s:s%}, s:o}", "recipient", "id", to->to.data,
-                     to->to.len, "message", message);
-
-    /* the Send API asks why a page writes; Instagram's endpoint does not */
-    if (body != NULL && channel == OMNI_CHANNEL_MESSENGER) {
-        json_object_set_new(body, "messaging_type", json_string("RESPONSE"));
-    }
-
-    return body;
+    return json_pack("{s:{s:s, s:o}}", "attachment",
+                     "type", types[item->type], "payload", payload);
 }
 
 
+/* one of the push's "messages" */
 static json_t *
-omni_render_line(const omni_render_to_t *to, const omni_render_item_t *item)
+omni_render_line(const omni_render_item_t *item)
 {
-    json_t             *message;
     const omni_text_t  *preview;
 
     if (item->type == OMNI_ITEM_TEXT) {
-        message = json_pack("{s:s, s:s%}", "type", "text",
-                            "text", item->text.data, item->text.len);
-
-    } else {
-        preview = item->preview_url.len ? &item->preview_url : &item->url;
-
-        message = json_pack("{s:s, s:s%, s:s%}",
-                            "type", item->type == OMNI_ITEM_IMAGE
-                                    ? "image" : "video",
-                            "originalContentUrl", item->url.data,
-                            item->url.len,
-                            "previewImageUrl", preview->data, preview->len);
+        return json_pack("{s:s, s:s%}", "type", "text",
+                         "text", item->text.data, item->text.len);
     }
 
-    if (message == NULL) {
-        return NULL;
-    }
+    preview = item->preview_url.len ? &item->preview_url : &item->url;
 
-    return json_pack("{s:s%, s:[o]}", "to", to->to.data, to->to.len,
-                     "messages", message);
+    return json_pack("{s:s, s:s%, s:s%}",
+                     "type", item->type == OMNI_ITEM_IMAGE ? "image" : "video",
+                     "originalContentUrl", item->url.data, item->url.len,
+                     "previewImageUrl", preview->data, preview->len);
 }
 
 
-static int
+int
 omni_render_url_valid(const omni_text_t *url, int https)
 {
     size_t       i, skip;

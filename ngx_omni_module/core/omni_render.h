@@ -84,6 +84,24 @@ int omni_render_item(omni_channel_e channel, const omni_render_to_t *to,
 json_t *omni_render_items(omni_channel_e channel, const omni_render_to_t *to,
     json_t *items, omni_json_error_t *err);
 
+/*
+ * The parts of a request every message shares, for other renderers
+ * (omni_bot_render): omni_render_target() checks the recipient and the
+ * account and fills out->path and out->auth (out->body NULL); returns 0,
+ * or -1 with *err filled (invalid_recipient, invalid_account,
+ * unsupported_channel).  omni_render_envelope() wraps one channel-native
+ * message into the body: WhatsApp's object under "type": wa_type,
+ * Messenger's and Instagram's "message", one of LINE's "messages".  It
+ * takes message's reference, also on failure (NULL).
+ */
+int omni_render_target(omni_channel_e channel, const omni_render_to_t *to,
+    omni_render_t *out, omni_json_error_t *err);
+json_t *omni_render_envelope(omni_channel_e channel,
+    const omni_render_to_t *to, const char *wa_type, json_t *message);
+
+/* an http(s) URL a channel may fetch (https only when https) */
+int omni_render_url_valid(const omni_text_t *url, int https);
+
 /* "text", "image", "video", "file" -> type; OMNI_ITEM_NONE else */
 omni_item_e omni_item_parse(const char *name, size_t len);
 
