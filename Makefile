@@ -91,6 +91,7 @@ bench: deps build
 	bench/guard
 	bench/webhooks
 	bench/outbox
+	bench/saved-replies
 
 clean:
 	rm -rf build build-asan

@@ -33,6 +33,13 @@
  */
 #define NGX_OMNI_STATS_ZONE_SIZE   (272 * 1024)
 
+/*
+ * The cache's zone is named after its layout's version (bump it with the
+ * layout of ngx_omni_cache.c's entries): a reload onto a module with
+ * another layout gets a new zone instead of reading the old one's entries.
+ */
+#define NGX_OMNI_CACHE_ZONE        "omni_cache_2"
+
 
 static ngx_int_t ngx_omni_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_omni_error_handler(ngx_http_request_t *r);
@@ -682,7 +689,8 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     omcf->stats_zone = ngx_omni_add_zone(cf, "omni_stats",
                                          NGX_OMNI_STATS_ZONE_SIZE,
                                          ngx_omni_stats_init_zone);
-    omcf->cache_zone = ngx_omni_add_zone(cf, "omni_cache", omcf->cache_size,
+    omcf->cache_zone = ngx_omni_add_zone(cf, NGX_OMNI_CACHE_ZONE,
+                                         omcf->cache_size,
                                          ngx_omni_cache_init_zone);
     omcf->ring_zone = ngx_omni_add_zone(cf, "omni_pixel_ring",
                                         omcf->ring_size,

@@ -17,6 +17,7 @@
 #include "ngx_omni_conversations.h"
 #include "ngx_omni_bot_modules.h"
 #include "ngx_omni_pixel_log.h"
+#include "ngx_omni_saved_replies.h"
 
 
 static ngx_omni_route_t *ngx_omni_api_route(ngx_omni_ctx_t *ctx,

@@ -70,6 +70,7 @@ struct ngx_omni_ctx_s {
     /* a handler's own state, from its statement to its answer */
     int64_t                   id;          /* the path's, once checked */
     u_char                   *secret;      /* made here, shown once */
+    ngx_str_t                 cache_key;   /* of an answer to cache */
 
     /* the guard's (omni_auth): a refusal is told, not sent */
     ngx_uint_t                fail_status;

@@ -76,7 +76,22 @@
       OMNI_FEATURES_MESSAGING, 0)                                           \
     X(NGX_HTTP_GET|NGX_HTTP_PATCH|NGX_HTTP_DELETE, "bot-modules/*",         \
       BOT_MODULE, "bot_module", ngx_omni_bot_modules, NULL,                 \
-      OMNI_FEATURES_MESSAGING, 0)
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_GET, "saved-replies",                                        \
+      SAVED_REPLIES, "saved_replies", ngx_omni_saved_replies_list, NULL,    \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_POST, "saved-replies",                                       \
+      SAVED_REPLY_CREATE, "saved_reply_create",                             \
+      ngx_omni_saved_replies_create, NULL, OMNI_FEATURES_MESSAGING, 0)      \
+    X(NGX_HTTP_GET, "saved-replies/*",                                      \
+      SAVED_REPLY, "saved_reply", ngx_omni_saved_replies_get, NULL,         \
+      OMNI_FEATURES_MESSAGING, 0)                                           \
+    X(NGX_HTTP_PATCH, "saved-replies/*",                                    \
+      SAVED_REPLY_UPDATE, "saved_reply_update",                             \
+      ngx_omni_saved_replies_update, NULL, OMNI_FEATURES_MESSAGING, 0)      \
+    X(NGX_HTTP_DELETE, "saved-replies/*",                                   \
+      SAVED_REPLY_DELETE, "saved_reply_delete",                             \
+      ngx_omni_saved_replies_delete, NULL, OMNI_FEATURES_MESSAGING, 0)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */

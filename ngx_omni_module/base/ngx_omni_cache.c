@@ -24,6 +24,7 @@
 
 #define NGX_OMNI_CACHE_SLOTS      1024
 #define NGX_OMNI_CACHE_VALUE_MAX  4096
+#define NGX_OMNI_CACHE_PAGE_MAX   (256 * 1024)
 #define NGX_OMNI_CACHE_KEY_MAX    128
 
 
@@ -51,6 +52,9 @@ typedef struct {
 } ngx_omni_cache_sh_t;
 
 
+static ngx_int_t ngx_omni_cache_find_value(ngx_omni_cache_kind_e kind,
+    u_char *key, size_t keylen, ngx_pool_t *pool, ngx_str_t *value,
+    uint64_t *gen);
 static void ngx_omni_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_rbtree_node_t *ngx_omni_cache_find(ngx_omni_cache_kind_e kind,
@@ -62,6 +66,18 @@ static void ngx_omni_cache_notified(ngx_str_t *channel, ngx_str_t *payload,
     void *data);
 static void ngx_omni_cache_reconnected(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_cache_lost(ngx_omni_pg_conn_t *pc, void *data);
+
+
+const char  *ngx_omni_cache_kind_names[NGX_OMNI_CACHE_KINDS] = {
+    "token", "channel", "reply_page"
+};
+
+
+/* the largest value of each kind: a page of a list is bigger than a row */
+static const size_t  ngx_omni_cache_value_max[NGX_OMNI_CACHE_KINDS] = {
+    NGX_OMNI_CACHE_VALUE_MAX, NGX_OMNI_CACHE_VALUE_MAX,
+    NGX_OMNI_CACHE_PAGE_MAX
+};
 
 
 static ngx_omni_cache_sh_t     *ngx_omni_cache_sh;
@@ -114,6 +130,36 @@ ngx_int_t
 ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
     size_t keylen, void *value, size_t size, size_t *len, uint64_t *gen)
 {
+    ngx_int_t  rc;
+    ngx_str_t  v;
+
+    v.data = value;
+    v.len = size;
+
+    rc = ngx_omni_cache_find_value(kind, key, keylen, NULL, &v, gen);
+    *len = (rc == NGX_OK) ? v.len : 0;
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_omni_cache_get(ngx_omni_cache_kind_e kind, u_char *key, size_t keylen,
+    ngx_pool_t *pool, ngx_str_t *value, uint64_t *gen)
+{
+    return ngx_omni_cache_find_value(kind, key, keylen, pool, value, gen);
+}
+
+
+/*
+ * The value, if fresh: copied into value->data (at most value->len bytes)
+ * or, with a pool, into memory of the pool's of its own length.
+ */
+static ngx_int_t
+ngx_omni_cache_find_value(ngx_omni_cache_kind_e kind, u_char *key,
+    size_t keylen, ngx_pool_t *pool, ngx_str_t *value, uint64_t *gen)
+{
+    u_char                 *to;
     uint32_t                hash;
     ngx_int_t               rc;
     ngx_rbtree_node_t      *node;
@@ -121,7 +167,6 @@ ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
     ngx_omni_cache_node_t  *cn;
 
     sh = ngx_omni_cache_sh;
-    *len = 0;
 
     if (sh == NULL) {
         *gen = 0;
@@ -138,6 +183,7 @@ ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
     if (sh->listener == 0) {
         /* nobody hears the changes now: only the database knows */
         (void) ngx_atomic_fetch_add(&sh->stats.misses, 1);
+        (void) ngx_atomic_fetch_add(&sh->stats.kind_misses[kind], 1);
         return NGX_DECLINED;
     }
 
@@ -153,15 +199,20 @@ ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
 
         if (cn->gen == sh->gen[(uint64_t) cn->tenant_id
                                % NGX_OMNI_CACHE_SLOTS]
-            && cn->len <= size)
+            && (pool || cn->len <= value->len))
         {
-            ngx_memcpy(value, cn->data + cn->keylen, cn->len);
-            *len = cn->len;
+            to = pool ? ngx_pnalloc(pool, cn->len) : value->data;
 
-            ngx_queue_remove(&cn->queue);
-            ngx_queue_insert_head(&sh->lru, &cn->queue);
+            if (to) {
+                ngx_memcpy(to, cn->data + cn->keylen, cn->len);
+                value->data = to;
+                value->len = cn->len;
 
-            rc = NGX_OK;
+                ngx_queue_remove(&cn->queue);
+                ngx_queue_insert_head(&sh->lru, &cn->queue);
+
+                rc = NGX_OK;
+            }
 
         } else {
             ngx_omni_cache_remove(node);
@@ -171,8 +222,14 @@ ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
 
     ngx_shmtx_unlock(&ngx_omni_cache_shpool->mutex);
 
-    (void) ngx_atomic_fetch_add(rc == NGX_OK ? &sh->stats.hits
-                                             : &sh->stats.misses, 1);
+    if (rc == NGX_OK) {
+        (void) ngx_atomic_fetch_add(&sh->stats.hits, 1);
+        (void) ngx_atomic_fetch_add(&sh->stats.kind_hits[kind], 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&sh->stats.misses, 1);
+        (void) ngx_atomic_fetch_add(&sh->stats.kind_misses[kind], 1);
+    }
 
     return rc;
 }
@@ -193,7 +250,7 @@ ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key, size_t keylen,
     sh = ngx_omni_cache_sh;
 
     if (sh == NULL || keylen > NGX_OMNI_CACHE_KEY_MAX
-        || len > NGX_OMNI_CACHE_VALUE_MAX || tenant_id < 0)
+        || len > ngx_omni_cache_value_max[kind] || tenant_id < 0)
     {
         return;
     }

@@ -18,6 +18,8 @@
 typedef enum {
     NGX_OMNI_CACHE_TOKEN = 0,      /* sha256(token) -> ngx_omni_member_t */
     NGX_OMNI_CACHE_CHANNEL,        /* channel id -> channel, later */
+    NGX_OMNI_CACHE_REPLY_PAGE,     /* a member's query -> a saved-reply
+                                      list page, as answered */
     NGX_OMNI_CACHE_KINDS
 } ngx_omni_cache_kind_e;
 
@@ -29,7 +31,13 @@ typedef struct {
     ngx_atomic_t   evictions;
     ngx_atomic_t   entries;
     ngx_atomic_t   bumps;
+    ngx_atomic_t   kind_hits[NGX_OMNI_CACHE_KINDS];
+    ngx_atomic_t   kind_misses[NGX_OMNI_CACHE_KINDS];
 } ngx_omni_cache_stats_t;
+
+
+/* a kind's name on the status page */
+extern const char  *ngx_omni_cache_kind_names[NGX_OMNI_CACHE_KINDS];
 
 
 ngx_int_t ngx_omni_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data);
@@ -42,6 +50,9 @@ ngx_int_t ngx_omni_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data);
  */
 ngx_int_t ngx_omni_cache_lookup(ngx_omni_cache_kind_e kind, u_char *key,
     size_t keylen, void *value, size_t size, size_t *len, uint64_t *gen);
+/* as ngx_omni_cache_lookup(), the value copied into the pool, whole */
+ngx_int_t ngx_omni_cache_get(ngx_omni_cache_kind_e kind, u_char *key,
+    size_t keylen, ngx_pool_t *pool, ngx_str_t *value, uint64_t *gen);
 void ngx_omni_cache_store(ngx_omni_cache_kind_e kind, u_char *key,
     size_t keylen, int64_t tenant_id, uint64_t gen, void *value, size_t len);
 

@@ -419,9 +419,25 @@ ngx_omni_stats_pg(u_char *p)
 static u_char *
 ngx_omni_stats_cache(u_char *p)
 {
+    ngx_uint_t               k;
     ngx_omni_cache_stats_t  *cs;
 
     cs = ngx_omni_cache_stats();
+
+    p = ngx_sprintf(p, "# TYPE omni_cache_kind_hits_total counter\n");
+
+    for (k = 0; k < NGX_OMNI_CACHE_KINDS; k++) {
+        p = ngx_sprintf(p, "omni_cache_kind_hits_total{kind=\"%s\"} %uA\n",
+                        ngx_omni_cache_kind_names[k], cs->kind_hits[k]);
+    }
+
+    p = ngx_sprintf(p, "# TYPE omni_cache_kind_misses_total counter\n");
+
+    for (k = 0; k < NGX_OMNI_CACHE_KINDS; k++) {
+        p = ngx_sprintf(p,
+                        "omni_cache_kind_misses_total{kind=\"%s\"} %uA\n",
+                        ngx_omni_cache_kind_names[k], cs->kind_misses[k]);
+    }
 
     return ngx_sprintf(p,
         "# TYPE omni_cache_hits_total counter\n"

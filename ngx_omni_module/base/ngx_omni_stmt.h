@@ -57,6 +57,15 @@
     X(MESSAGE_SEND,    "SELECT omni_message_send($1, $2, $3, $4,"           \
                        " $5::jsonb, $6::jsonb)")                            \
     /* saved replies: api/ngx_omni_saved_replies.c */                       \
+    X(SAVED_REPLY_LIST, "SELECT omni_saved_reply_list($1, $2, $3, $4, $5,"  \
+                        " $6, $7, $8)")                                     \
+    X(SAVED_REPLY_GET, "SELECT omni_saved_reply_get($1, $2, $3, $4)")       \
+    X(SAVED_REPLY_CREATE, "SELECT omni_saved_reply_create($1, $2,"          \
+                          " $3::jsonb)")                                    \
+    X(SAVED_REPLY_UPDATE, "SELECT omni_saved_reply_update($1, $2,"          \
+                          " $3::jsonb, $4::timestamptz)")                   \
+    X(SAVED_REPLY_DELETE, "SELECT omni_saved_reply_delete($1, $2,"          \
+                          " $3::timestamptz)")                              \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
                        " $5::timestamptz, $6::timestamptz)")                \
     X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \
