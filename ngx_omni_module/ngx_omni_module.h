@@ -19,7 +19,7 @@
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
-#define NGX_OMNI_SCHEMA_VERSION   11
+#define NGX_OMNI_SCHEMA_VERSION   12
 
 typedef struct {
     ngx_str_t                 pg_conninfo;
@@ -37,6 +37,10 @@ typedef struct {
     ngx_msec_t                flush_interval;
     ngx_uint_t                flush_batch;
     ngx_str_t                 thread_pool; /* empty: none, slices */
+
+    /* media: this host's disk cache of blobs, the public URL's prefix */
+    ngx_str_t                 media_cache;
+    ngx_str_t                 media_url;
 
     /* outside APIs: the client's timeouts, TLS and upstreams */
     ngx_omni_client_conf_t    client;
@@ -66,6 +70,7 @@ typedef struct {
 #define NGX_OMNI_LOC_ERROR_GIF    4    /* ... as a beacon's GIF */
 #define NGX_OMNI_LOC_ERROR_NGINX  5    /* ... as nginx's own page */
 #define NGX_OMNI_LOC_HOOKS        6    /* channel webhooks in */
+#define NGX_OMNI_LOC_MEDIA        7    /* media by sha256, public */
 
 
 /* the caller, as the cache and the database know it */

@@ -70,6 +70,8 @@ struct ngx_omni_ctx_s {
     /* a handler's own state, from its statement to its answer */
     int64_t                   id;          /* the path's, once checked */
     u_char                   *secret;      /* made here, shown once */
+    void                     *state;       /* a handler's own, for steps
+                                              on threads and queries */
 
     /* the guard's (omni_auth): a refusal is told, not sent */
     ngx_uint_t                fail_status;

@@ -20,7 +20,8 @@
     X(PIXEL_POST,  "pixel_post")                                            \
     X(PIXEL_JS,    "pixel_js")                                              \
     X(STATUS,      "status")                                                \
-    X(HOOKS,       "hooks")
+    X(HOOKS,       "hooks")                                                 \
+    X(MEDIA_FILE,  "media_file")
 
 
 /*
@@ -70,7 +71,10 @@
       OMNI_FEATURES_MESSAGING, 0)                                           \
     X(NGX_HTTP_POST, "conversations/*/preview",                             \
       MESSAGE_PREVIEW, "message_preview", ngx_omni_conversations_preview,   \
-      NULL, OMNI_FEATURES_MESSAGING, 0)
+      NULL, OMNI_FEATURES_MESSAGING, 0)                                     \
+    X(NGX_HTTP_POST, "media",                                               \
+      MEDIA, "media", ngx_omni_media_upload, NULL,                          \
+      OMNI_FEATURES_MESSAGING, 0)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */
