@@ -16,6 +16,7 @@ use Test::More;
 use lib 't/lib';
 use Omni::Test;
 use Digest::SHA qw(sha256_hex);
+use Time::HiRes qw(time);
 use HTTP::Tiny;
 use JSON::PP ();
 
@@ -123,7 +124,9 @@ subtest 'video: 16 MiB accepted, 16 MiB + 1 byte refused' => sub {
     is(counts(), $before, 'nothing stored');
 
     chop $body;
+    my $t0 = time;
     $r = upload($body, '?kind=video&filename=clip.mp4');
+    diag(sprintf '16 MiB video stored in %.2f s', time - $t0);
     is($r->{status}, 201, '16 MiB: 201') or diag $r->{content};
     is($r->{json}{mime}, 'video/mp4', 'video/mp4');
     is($r->{json}{size}, $limit, 'all of it');
@@ -151,7 +154,10 @@ subtest 'an image over 5 MiB comes back at most 5 MiB, and decodes' => sub {
     my $big = slurp("$dir/big.png");
     cmp_ok(length $big, '>', 5 * 1024 * 1024, 'the noise PNG is > 5 MiB');
 
+    my $t0 = time;
     my $r = upload($big, '?kind=image&filename=big.png');
+    diag(sprintf '%.1f MB noise PNG fitted and stored in %.2f s (%d bytes)',
+        length($big) / 1e6, time - $t0, $r->{json}{size} // 0);
     is($r->{status}, 201, 'created') or diag $r->{content};
     my $m = $r->{json};
     cmp_ok($m->{size}, '<=', 5 * 1024 * 1024, 'stored size <= 5 MiB');
@@ -168,12 +174,31 @@ subtest 'an image over 5 MiB comes back at most 5 MiB, and decodes' => sub {
     ok($img && $img->[1] * $img->[2] <= 1400 * 1300, 'no bigger');
 };
 
+subtest 'a 36 MB image steps its quality down to fit' => sub {
+    img('noise-png', 4000, 3000, "$dir/huge.png");
+    my $huge = slurp("$dir/huge.png");
+    my $t0 = time;
+    my $r = upload($huge, '?kind=image');
+    is($r->{status}, 201, 'created') or return diag $r->{content};
+    cmp_ok($r->{json}{size}, '<=', 5 * 1024 * 1024, '<= 5 MiB');
+    my $img = check_image($http->get($t->url(
+        "/omni/media/$r->{json}{sha256}"))->{content});
+    ok($img, 'decodes') or return;
+    diag(sprintf '%.1f MB noise PNG: %d x %d, %d bytes, in %.2f s',
+        length($huge) / 1e6, $img->[1], $img->[2], $r->{json}{size},
+        time - $t0);
+    unlink "$dir/huge.png";
+};
+
 subtest 'a re-encoded JPEG keeps its EXIF orientation' => sub {
     img('noise-jpeg', 2000, 1500, 6, "$dir/turned.jpg");
     my $turned = slurp("$dir/turned.jpg");
     cmp_ok(length $turned, '>', 5 * 1024 * 1024, 'the JPEG is > 5 MiB');
 
+    my $t0 = time;
     my $r = upload($turned, '?kind=image');
+    diag(sprintf '%.1f MB JPEG fitted and stored in %.2f s (%d bytes)',
+        length($turned) / 1e6, time - $t0, $r->{json}{size} // 0);
     is($r->{status}, 201, 'created') or diag $r->{content};
     cmp_ok($r->{json}{size}, '<=', 5 * 1024 * 1024, '<= 5 MiB');
     my $res = $http->get($t->url("/omni/media/$r->{json}{sha256}"));
@@ -246,7 +271,9 @@ subtest 'uploaded through one host, served by another' => sub {
     my $t2 = $t->start_second_nginx;
     ok(!-e $t2->dir . "/omni_media/" . substr($sha, 0, 2) . "/$sha",
        'not in the second host\'s cache');
+    my $t0 = time;
     my $res = $http->get($t2->url("/omni/media/$sha.mp4"));
+    diag(sprintf '3 MB cache miss filled and served in %.3f s', time - $t0);
     is($res->{status}, 200, 'the second host serves it');
     is($res->{headers}{'content-type'}, 'video/mp4', 'as a video');
     ok($res->{content} eq $body, 'the same bytes');
