@@ -111,6 +111,8 @@ subtest 'wrong type, empty body, bad kind' => sub {
 
     $r = upload($png, '?kind=audio');
     is($r->{status}, 400, 'unknown kind: 400');
+    $r = upload($png, '?kind=image&filename=%ff%fe');
+    is($r->{status}, 400, 'a filename that is not UTF-8: 400');
     is(counts(), $before, 'nothing stored');
 };
 
@@ -233,6 +235,13 @@ subtest 'multipart/form-data: the "file" field' => sub {
     $r = upload("--$b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n"
         . "1\r\n--$b--\r\n", '', type => "multipart/form-data; boundary=$b");
     is($r->{status}, 400, 'no file field: 400');
+
+    my $before = counts();
+    $r = upload("--$b\r\nContent-Disposition: form-data; name=\"file\"; "
+        . "filename=\"\xff.png\"\r\n\r\n$png\r\n--$b--\r\n", '',
+        type => "multipart/form-data; boundary=$b");
+    is($r->{status}, 400, 'a part\'s filename that is not UTF-8: 400');
+    is(counts(), $before, 'nothing stored');
 };
 
 subtest 'serving: ETag, 304, Range, type, 404' => sub {

@@ -19,6 +19,8 @@
 #include "ngx_omni_media_url.h"
 #include "omni_magic.h"
 #include "omni_multipart.h"
+#include "omni_beacon.h"
+#include "omni_json_shape.h"
 
 #include <openssl/evp.h>
 
@@ -74,6 +76,7 @@ typedef struct {
 
 static ngx_int_t ngx_omni_media_args(ngx_omni_ctx_t *ctx,
     ngx_omni_media_up_t *up);
+static ngx_int_t ngx_omni_media_name_valid(u_char *p, size_t len);
 static ngx_int_t ngx_omni_media_post(ngx_omni_media_up_t *up,
     ngx_uint_t step);
 static void ngx_omni_media_after(ngx_http_request_t *r);
@@ -183,10 +186,12 @@ ngx_omni_media_args(ngx_omni_ctx_t *ctx, ngx_omni_media_up_t *up)
     }
 
     if (ngx_omni_arg(r, "filename", &up->filename) == NGX_OK
-        && up->filename.len > 240)
+        && (up->filename.len > 240
+            || ngx_omni_media_name_valid(up->filename.data, up->filename.len)
+               != NGX_OK))
     {
         return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_parameter",
-                             "filename is at most 240 bytes");
+                             "filename is UTF-8 text of at most 240 bytes");
     }
 
     if (r->headers_in.content_type == NULL) {
@@ -205,6 +210,27 @@ ngx_omni_media_args(ngx_omni_ctx_t *ctx, ngx_omni_media_up_t *up)
     if (rc == 0) {
         up->boundary.data = (u_char *) b;
         up->boundary.len = blen;
+    }
+
+    return NGX_OK;
+}
+
+
+/* checked before anything is stored: PostgreSQL would refuse it after */
+static ngx_int_t
+ngx_omni_media_name_valid(u_char *p, size_t len)
+{
+    size_t  n;
+
+    while (len) {
+        n = omni_utf8_char(p, len);
+
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            return NGX_DECLINED;
+        }
+
+        p += n;
+        len -= n;
     }
 
     return NGX_OK;
@@ -515,6 +541,20 @@ ngx_omni_media_inspected(ngx_omni_media_up_t *up)
                        "omni media: refused: %ui %s", up->status, up->code);
 
         return ngx_omni_fail(ctx, up->status, up->code, "%s", up->reason);
+    }
+
+    /* a name cut at 240 bytes ends between two characters */
+    up->part_filename[omni_utf8_cut(up->part_filename,
+                                    ngx_strlen(up->part_filename), 240)]
+        = '\0';
+
+    if (up->filename.len == 0
+        && ngx_omni_media_name_valid((u_char *) up->part_filename,
+                                     ngx_strlen(up->part_filename))
+           != NGX_OK)
+    {
+        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_multipart",
+                             "The part's filename is not UTF-8 text");
     }
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
