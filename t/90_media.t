@@ -321,6 +321,11 @@ subtest 'auth and plan' => sub {
     is($r->{status}, 403, 'a plan without messaging: 403');
 };
 
+cmp_ok($t->metric('omni_requests_total', 'endpoint="media"'), '>', 10,
+       'uploads counted as endpoint "media"');
+cmp_ok($t->metric('omni_requests_total', 'endpoint="media_file"'), '>', 5,
+       'fetches counted as endpoint "media_file"');
+
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts in the log');
 
 done_testing;
