@@ -301,22 +301,7 @@ ngx_omni_handler(ngx_http_request_t *r)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     /* the path below the location: "px/KEY.gif", "api/v1/me" */
-    path = r->uri;
-
-    if (!clcf->exact_match
-#if (NGX_PCRE)
-        && clcf->regex == NULL
-#endif
-        && path.len >= clcf->name.len)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
+    ngx_omni_location_tail(r, &path);
 
     /*
      * A location of one API endpoint (the media upload's, with its own

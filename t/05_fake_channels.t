@@ -529,8 +529,62 @@ is(post("$kv{FAKE_LINE_API}/v2/bot/message/push",
     'a channel may accept several tokens');
 like(`$start 2>&1`, qr/already run/,
     'a second start on the same directory is refused');
+is(`$^X t/fake-channels env $wdir`, $out,
+    't/fake-channels env prints the running server\'s lines again');
 system($^X, 't/fake-channels', 'stop', $wdir);
 ok(!kill(0, $kv{FAKE_PID}), 't/fake-channels stop stops it');
+isnt(system("$^X t/fake-channels env $wdir"), 0,
+    'env fails once it is stopped');
+
+# t/fake-channels webhook: one signed webhook from a named builder, as
+# make demo seeds its shopper's message
+{
+    my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die $!;
+    my $url = 'http://127.0.0.1:' . $l->sockport . '/omni/hooks/9';
+    my $got = "$dir/webhook.json";
+    my $kid = fork // die;
+    if ($kid == 0) {
+        alarm 20;
+        my $c = $l->accept or POSIX::_exit(1);
+        my ($head, $body) = ('', '');
+        while (my $line = <$c>) {
+            $head .= $line;
+            last if $line =~ /^\r?\n$/;
+        }
+        my ($len) = $head =~ /content-length:\s*(\d+)/i;
+        read $c, $body, $len // 0;
+        my ($sig) = $head =~ /x-hub-signature-256:\s*(\S+)/i;
+        open my $fh, '>', "$got.tmp" or die;
+        print $fh $json->encode({ head => $head, sig => $sig,
+                                  body => $body });
+        close $fh;
+        rename "$got.tmp", $got;
+        print $c "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n"
+            . "Connection: close\r\n\r\n{\"received\":1}";
+        close $c;
+        POSIX::_exit(0);
+    }
+    close $l;
+    my $cmd = "$^X t/fake-channels webhook $url whatsapp wh-secret "
+        . q(whatsapp_text phone_number_id=1065 from=6581234567 'text=hi there');
+    my $said = `$cmd`;
+    is($?, 0, 'webhook: exits 0 on a 2xx answer');
+    is($said, qq(200 {"received":1}\n), 'webhook: prints status and answer');
+    waitpid $kid, 0;
+    my $req = $json->decode(do { local (@ARGV, $/) = $got; <> });
+    like($req->{head}, qr{^POST /omni/hooks/9 }, 'webhook: posted to URL');
+    is($req->{sig}, 'sha256='
+        . Digest::SHA::hmac_sha256_hex($req->{body}, 'wh-secret'),
+        'webhook: signed with the secret given');
+    my $v = $json->decode($req->{body})->{entry}[0]{changes}[0]{value};
+    is_deeply([ $v->{metadata}{phone_number_id}, $v->{messages}[0]{from},
+                $v->{messages}[0]{text}{body} ],
+        [ '1065', '6581234567', 'hi there' ],
+        'webhook: the builder\'s payload, with the options given');
+    isnt(system("$^X t/fake-channels webhook $url whatsapp s line_text "
+        . '2>/dev/null'), 0, 'webhook: a builder of another channel refused');
+}
 
 $fake->stop;
 done_testing();

@@ -269,3 +269,30 @@ ngx_omni_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 
     return NGX_OK;
 }
+
+
+void
+ngx_omni_location_tail(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *path = r->uri;
+
+    /* a regex or exact location has no prefix to take off */
+    if (!clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        && path->len >= clcf->name.len)
+    {
+        path->data += clcf->name.len;
+        path->len -= clcf->name.len;
+    }
+
+    while (path->len && path->data[0] == '/') {
+        path->data++;
+        path->len--;
+    }
+}

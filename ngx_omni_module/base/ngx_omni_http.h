@@ -21,6 +21,9 @@ ngx_int_t ngx_omni_send_bytes(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len, ngx_uint_t memory);
 const char *ngx_omni_status_code_name(ngx_uint_t status);
 ngx_int_t ngx_omni_body_bytes(ngx_http_request_t *r, ngx_str_t *out);
+
+/* the URI below the location's prefix, leading slashes off: "api/v1/me" */
+void ngx_omni_location_tail(ngx_http_request_t *r, ngx_str_t *path);
 ngx_int_t ngx_omni_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 

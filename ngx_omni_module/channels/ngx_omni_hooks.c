@@ -232,36 +232,15 @@ ngx_omni_hooks_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_omni_hooks_channel_id(ngx_http_request_t *r, int64_t *id)
 {
-    u_char                    *p, *last;
-    ngx_str_t                  path;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_str_t  path;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_omni_location_tail(r, &path);
 
-    path = r->uri;
-
-    if (!clcf->exact_match
-#if (NGX_PCRE)
-        && clcf->regex == NULL
-#endif
-        && path.len >= clcf->name.len)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    p = path.data;
-    last = p + path.len;
-
-    while (p < last && *p == '/') {
-        p++;
-    }
-
-    if (last - p < 1 || last - p > NGX_OMNI_HOOK_ID_LEN) {
+    if (path.len < 1 || path.len > NGX_OMNI_HOOK_ID_LEN) {
         return NGX_ERROR;
     }
 
-    *id = ngx_atoof(p, last - p);
+    *id = ngx_atoof(path.data, path.len);
 
     return *id > 0 ? NGX_OK : NGX_ERROR;
 }
