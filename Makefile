@@ -5,6 +5,7 @@ CC ?= gcc
 
 DEBS := nginx nginx-dev postgresql postgresql-contrib libpq-dev \
         libjansson-dev libpcre2-dev libssl-dev libcmocka-dev \
+        libpng-dev libjpeg62-turbo-dev \
         libdbd-pg-perl libio-socket-ssl-perl openssl wrk chromium gcc make \
         curl
 

@@ -23,6 +23,7 @@
 #include "ngx_omni_inbox.h"
 #include "ngx_omni_client.h"
 #include "ngx_omni_outbox.h"
+#include "ngx_omni_media_serve.h"
 
 #include <libpq-fe.h>
 
@@ -31,7 +32,7 @@
  * Another size than the last release's: a reload onto the new module gets
  * a new zone rather than reading the old one with the new layout.
  */
-#define NGX_OMNI_STATS_ZONE_SIZE   (272 * 1024)
+#define NGX_OMNI_STATS_ZONE_SIZE   (288 * 1024)
 
 /*
  * The cache's zone is named after its layout's version (bump it with the
@@ -150,6 +151,20 @@ static ngx_command_t  ngx_omni_commands[] = {
       offsetof(ngx_omni_main_conf_t, thread_pool),
       NULL },
 
+    { ngx_string("omni_media_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, media_cache),
+      NULL },
+
+    { ngx_string("omni_media_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, media_url),
+      NULL },
+
     { ngx_string("omni_client_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -220,6 +235,13 @@ static ngx_command_t  ngx_omni_commands[] = {
       0,
       (void *) NGX_OMNI_LOC_HOOKS },
 
+    { ngx_string("omni_media"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_omni_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_OMNI_LOC_MEDIA },
+
     { ngx_string("omni_error"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_omni_set_handler,
@@ -279,10 +301,28 @@ ngx_module_t  ngx_http_omni_module = {
 static ngx_int_t
 ngx_omni_handler(ngx_http_request_t *r)
 {
-    ngx_str_t  path;
+    u_char                    *p;
+    ngx_str_t                  path;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     /* the path below the location: "px/KEY.gif", "api/v1/me" */
     ngx_omni_location_tail(r, &path);
+
+    /*
+     * A location of one API endpoint (the media upload's, with its own
+     * body limits: "location = /omni/api/v1/media") is no mount point:
+     * its path starts at the API's prefix.
+     */
+    if (clcf->name.len && clcf->name.data[clcf->name.len - 1] != '/') {
+        p = ngx_strlcasestrn(r->uri.data, r->uri.data + r->uri.len,
+                             (u_char *) "/api/v1/", 8 - 1);
+        if (p) {
+            path.data = p + 1;
+            path.len = r->uri.data + r->uri.len - path.data;
+        }
+    }
 
     if (path.len > 3 && ngx_strncmp(path.data, "px/", 3) == 0) {
         path.data += 3;
@@ -452,6 +492,12 @@ ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         omcf->enabled = 1;
         break;
 
+    case NGX_OMNI_LOC_MEDIA:
+        clcf->handler = ngx_omni_media_serve_handler;
+        omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_omni_module);
+        omcf->enabled = 1;
+        break;
+
     case NGX_OMNI_LOC_STATUS:
         clcf->handler = ngx_omni_status_handler;
         break;
@@ -601,6 +647,8 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
      *     omcf->pg_conninfo = { 0, NULL };
      *     omcf->spool_dir = { 0, NULL };
      *     omcf->thread_pool = { 0, NULL };
+     *     omcf->media_cache = { 0, NULL };
+     *     omcf->media_url = { 0, NULL };
      *     omcf->cache_zone = NULL;
      *     omcf->enabled = 0;
      */
@@ -653,6 +701,27 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     path->name = omcf->spool_dir;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->media_cache.len == 0) {
+        ngx_str_set(&omcf->media_cache, "omni_media");
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->media_cache, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = omcf->media_cache;
     path->conf_file = cf->conf_file->file.name.data;
     path->line = cf->conf_file->line;
 

@@ -38,6 +38,10 @@ typedef struct {
     ngx_uint_t                flush_batch;
     ngx_str_t                 thread_pool; /* empty: none, slices */
 
+    /* media: this host's disk cache of blobs, the public URL's prefix */
+    ngx_str_t                 media_cache;
+    ngx_str_t                 media_url;
+
     /* outside APIs: the client's timeouts, TLS and upstreams */
     ngx_omni_client_conf_t    client;
     /* delivery: each channel type's API base and messages a second */
@@ -66,6 +70,7 @@ typedef struct {
 #define NGX_OMNI_LOC_ERROR_GIF    4    /* ... as a beacon's GIF */
 #define NGX_OMNI_LOC_ERROR_NGINX  5    /* ... as nginx's own page */
 #define NGX_OMNI_LOC_HOOKS        6    /* channel webhooks in */
+#define NGX_OMNI_LOC_MEDIA        7    /* media by sha256, public */
 
 
 /* the caller, as the cache and the database know it */

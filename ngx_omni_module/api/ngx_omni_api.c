@@ -18,6 +18,7 @@
 #include "ngx_omni_bot_modules.h"
 #include "ngx_omni_pixel_log.h"
 #include "ngx_omni_saved_replies.h"
+#include "ngx_omni_media.h"
 
 
 static ngx_omni_route_t *ngx_omni_api_route(ngx_omni_ctx_t *ctx,
@@ -103,8 +104,15 @@ ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
                    "omni api: route %V \"%s\"",
                    &r->method_name, ctx->route->pattern);
 
-    /* bodies stay in memory: /omni/ sets client_body_buffer_size */
-    r->request_body_in_single_buf = 1;
+    if (ctx->endpoint == NGX_OMNI_EP_MEDIA) {
+        /* media goes to a file whatever its size, never whole in memory */
+        r->request_body_in_file_only = 1;
+        r->request_body_in_clean_file = 1;
+
+    } else {
+        /* bodies stay in memory: /omni/ sets client_body_buffer_size */
+        r->request_body_in_single_buf = 1;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_omni_api_body_read);
 
@@ -282,6 +290,11 @@ ngx_omni_api_authorized(ngx_omni_ctx_t *ctx)
                                    "(%%00)");
     }
 
+    if (r->request_body_in_file_only) {
+        /* raw bytes on disk (media): the handler reads them */
+        return route->handler(ctx);
+    }
+
     if (ngx_omni_body_bytes(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -348,7 +361,8 @@ ngx_omni_api_outcome(ngx_omni_ctx_t *ctx, ngx_int_t rc)
         return rc;
     }
 
-    if (ctx->rc != NGX_DONE || ctx->query) {
+    /* r->aio: a thread task of the handler's, back through resume too */
+    if (ctx->rc != NGX_DONE || ctx->query || ctx->request->aio) {
         return ctx->rc;
     }
 

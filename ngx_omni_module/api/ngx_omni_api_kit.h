@@ -71,6 +71,8 @@ struct ngx_omni_ctx_s {
     int64_t                   id;          /* the path's, once checked */
     u_char                   *secret;      /* made here, shown once */
     ngx_str_t                 cache_key;   /* of an answer to cache */
+    void                     *state;       /* a handler's own, for steps
+                                              on threads and queries */
 
     /* the guard's (omni_auth): a refusal is told, not sent */
     ngx_uint_t                fail_status;

@@ -20,7 +20,8 @@
     X(PIXEL_POST,  "pixel_post")                                            \
     X(PIXEL_JS,    "pixel_js")                                              \
     X(STATUS,      "status")                                                \
-    X(HOOKS,       "hooks")
+    X(HOOKS,       "hooks")                                                 \
+    X(MEDIA_FILE,  "media_file")
 
 
 /*
@@ -91,7 +92,10 @@
       ngx_omni_saved_replies_update, NULL, OMNI_FEATURES_MESSAGING, 0)      \
     X(NGX_HTTP_DELETE, "saved-replies/*",                                   \
       SAVED_REPLY_DELETE, "saved_reply_delete",                             \
-      ngx_omni_saved_replies_delete, NULL, OMNI_FEATURES_MESSAGING, 0)
+      ngx_omni_saved_replies_delete, NULL, OMNI_FEATURES_MESSAGING, 0)      \
+    X(NGX_HTTP_POST, "media",                                               \
+      MEDIA, "media", ngx_omni_media_upload, NULL,                          \
+      OMNI_FEATURES_MESSAGING, 0)
 
 
 #endif /* _NGX_OMNI_API_ROUTES_H_INCLUDED_ */

@@ -20,6 +20,15 @@
                        " FROM omni_auth_token($1::bytea)")                  \
     X(ME,              "SELECT omni_me($1, $2)")                            \
     /* media: api/ngx_omni_media.c, media/ */                               \
+    X(MEDIA_BLOB_BEGIN, "SELECT omni_media_blob_begin($1::bytea, $2, $3,"  \
+                       " $4)")                                              \
+    X(MEDIA_CHUNK_PUT, "SELECT omni_media_chunk_put($1::bytea, $2,"         \
+                       " $3::bytea)")                                       \
+    X(MEDIA_CREATE,    "SELECT omni_media_create($1, $2, $3, $4, $5, $6,"   \
+                       " $7, $8::bytea, $9)")                               \
+    X(MEDIA_BLOB,      "SELECT mime, size, chunks"                          \
+                       " FROM omni_media_blob($1::bytea)")                  \
+    X(MEDIA_CHUNK,     "SELECT omni_media_chunk($1::bytea, $2)")            \
     X(BRANCH_LIST,     "SELECT omni_branch_list($1, $2, $3)")               \
     X(BRANCH_CREATE,   "SELECT omni_branch_create($1, $2::jsonb)")          \
     X(MEMBER_LIST,     "SELECT omni_member_list($1, $2, $3)")               \
