@@ -1,12 +1,14 @@
 
 /*
  * Conversations: a tenant's conversations and their messages, newest
- * first, and the outbound path.  A message's items are checked here,
- * rendered for the conversation's channel by core/omni_render within the
- * channel's window (core/omni_window, on the database's clock), and
- * stored with one outbox row per channel request in one statement; a
- * deliverer sends them later, never this request.  A preview renders the
- * same and stores nothing.
+ * first, and the outbound path.  A message's items (or the saved reply it
+ * names) are checked here, resolved by the database for the channel and
+ * the sender (media, a saved reply they may use there), rendered for the
+ * conversation's channel by core/omni_render or, a bot module,
+ * core/omni_bot_render within the channel's window (core/omni_window, on
+ * the database's clock), and stored with one outbox row per channel
+ * request in one statement; a deliverer sends them later, never this
+ * request.  A preview renders the same and stores nothing.
  */
 
 #include "ngx_omni_module.h"
@@ -16,7 +18,10 @@
 #include "ngx_omni_conversations.h"
 #include "omni_json_shape.h"
 #include "omni_render.h"
+#include "omni_bot.h"
+#include "omni_bot_render.h"
 #include "omni_window.h"
+#include "ngx_omni_media_url.h"
 
 
 #define NGX_OMNI_CONV_PAGE        100
@@ -31,6 +36,13 @@
 #define NGX_OMNI_CONV_WINDOW      5
 
 
+/* a send's state between its queries (ctx->state) */
+typedef struct {
+    json_t                    *content;   /* omni_message_content()'s */
+    ngx_omni_api_result_pt     next;      /* store, or answer a preview */
+} ngx_omni_conv_send_t;
+
+
 static ngx_int_t ngx_omni_conv_filter_id(ngx_omni_ctx_t *ctx,
     const char *name, ngx_str_t *value);
 static ngx_int_t ngx_omni_conv_filter_type(ngx_omni_ctx_t *ctx,
@@ -38,8 +50,18 @@ static ngx_int_t ngx_omni_conv_filter_type(ngx_omni_ctx_t *ctx,
 static ngx_int_t ngx_omni_conv_body(ngx_omni_ctx_t *ctx);
 static ngx_int_t ngx_omni_conv_item(ngx_omni_ctx_t *ctx, json_t *item,
     ngx_uint_t n);
+static ngx_int_t ngx_omni_conv_content(ngx_omni_ctx_t *ctx,
+    ngx_omni_api_result_pt next);
+static ngx_int_t ngx_omni_conv_content_loaded(ngx_omni_ctx_t *ctx,
+    PGresult *res);
+static void ngx_omni_conv_content_free(void *data);
 static ngx_int_t ngx_omni_conv_context(ngx_omni_ctx_t *ctx,
     ngx_omni_api_result_pt done);
+static json_t *ngx_omni_conv_items(ngx_omni_ctx_t *ctx, json_t *content);
+static json_t *ngx_omni_conv_bot_content(ngx_omni_ctx_t *ctx, json_t *v,
+    json_t *media);
+static ngx_int_t ngx_omni_conv_media_url(ngx_omni_ctx_t *ctx, json_t *media,
+    json_t *id, ngx_str_t *url);
 static ngx_int_t ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res,
     ngx_uint_t enforce, json_t **requests);
 static ngx_int_t ngx_omni_conv_store(ngx_omni_ctx_t *ctx, PGresult *res);
@@ -157,7 +179,7 @@ ngx_omni_conversations_send(ngx_omni_ctx_t *ctx)
         return rc;
     }
 
-    return ngx_omni_conv_context(ctx, ngx_omni_conv_store);
+    return ngx_omni_conv_content(ctx, ngx_omni_conv_store);
 }
 
 
@@ -171,7 +193,7 @@ ngx_omni_conversations_preview(ngx_omni_ctx_t *ctx)
         return rc;
     }
 
-    return ngx_omni_conv_context(ctx, ngx_omni_conv_previewed);
+    return ngx_omni_conv_content(ctx, ngx_omni_conv_previewed);
 }
 
 
@@ -236,9 +258,8 @@ ngx_omni_conv_filter_type(ngx_omni_ctx_t *ctx, ngx_str_t *value)
 
 
 /*
- * {"items":[…]} or {"saved_reply_id"}.  Text items go out today; media
- * items need the media capability and saved replies theirs: both are
- * refused by name until they land.
+ * {"items":[…]}, {"saved_reply_id"}, or both: a custom reply's items
+ * edited before sending (a bot reply's never: the database says so).
  */
 static ngx_int_t
 ngx_omni_conv_body(ngx_omni_ctx_t *ctx)
@@ -256,19 +277,7 @@ ngx_omni_conv_body(ngx_omni_ctx_t *ctx)
     items = json_object_get(ctx->body, "items");
     reply = json_object_get(ctx->body, "saved_reply_id");
 
-    if (items && reply) {
-        return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_body",
-                             "Give either items or saved_reply_id");
-    }
-
-    if (reply) {
-        return ngx_omni_fail(ctx, 422, "saved_reply_not_found",
-                             "No saved reply %L: saved replies are not "
-                             "available on this server yet; send items",
-                             (int64_t) json_integer_value(reply));
-    }
-
-    if (items == NULL) {
+    if (items == NULL && reply == NULL) {
         return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "missing_field",
                              "Field \"items\" (or \"saved_reply_id\") is "
                              "required");
@@ -285,12 +294,16 @@ ngx_omni_conv_body(ngx_omni_ctx_t *ctx)
 }
 
 
-/* the n-th item's shape; its text is core/omni_render's to judge */
+/*
+ * The n-th item's shape: {"type":"text","text"} or {"type":"image"|
+ * "video"|"file","media_id"}; its text is core/omni_render's to judge,
+ * its media the database's.
+ */
 static ngx_int_t
 ngx_omni_conv_item(ngx_omni_ctx_t *ctx, json_t *item, ngx_uint_t n)
 {
     json_t       *v;
-    const char   *key;
+    const char   *key, *want;
     omni_item_e   type;
 
     if (!json_is_object(item)) {
@@ -313,15 +326,21 @@ ngx_omni_conv_item(ngx_omni_ctx_t *ctx, json_t *item, ngx_uint_t n)
                              "video or file", n);
     }
 
+    want = (type == OMNI_ITEM_TEXT) ? "text" : "media_id";
+
     if (type != OMNI_ITEM_TEXT) {
-        return ngx_omni_fail(ctx, 422, "media_not_available",
-                             "Item %ui: image, video and file items "
-                             "need uploaded media (media_id), which this "
-                             "server does not take yet; send text", n);
+        v = json_object_get(item, "media_id");
+
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "invalid_item",
+                                 "Item %ui: an image, video or file item "
+                                 "needs \"media_id\", the id POST /media "
+                                 "gave", n);
+        }
     }
 
     json_object_foreach(item, key, v) {
-        if (ngx_strcmp(key, "type") != 0 && ngx_strcmp(key, "text") != 0) {
+        if (ngx_strcmp(key, "type") != 0 && ngx_strcmp(key, want) != 0) {
             return ngx_omni_fail(ctx, NGX_HTTP_BAD_REQUEST, "unknown_field",
                                  "Item %ui: unknown field \"%*s\"", n,
                                  omni_utf8_cut(key, ngx_strlen(key), 64),
@@ -330,6 +349,104 @@ ngx_omni_conv_item(ngx_omni_ctx_t *ctx, json_t *item, ngx_uint_t n)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What the message sends, resolved by the database for this conversation
+ * and this member: then the context, then next().
+ */
+static ngx_int_t
+ngx_omni_conv_content(ngx_omni_ctx_t *ctx, ngx_omni_api_result_pt next)
+{
+    json_t                *v;
+    ngx_int_t              rc;
+    ngx_str_t              params[5];
+    ngx_pool_t            *pool;
+    ngx_pool_cleanup_t    *cln;
+    ngx_omni_conv_send_t  *send;
+
+    pool = ctx->request->pool;
+
+    send = ngx_pcalloc(pool, sizeof(ngx_omni_conv_send_t));
+    cln = ngx_pool_cleanup_add(pool, 0);
+
+    if (send == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    send->next = next;
+    cln->handler = ngx_omni_conv_content_free;
+    cln->data = send;
+    ctx->state = send;
+
+    /* params: tenant, member, conversation, saved reply, items */
+    rc = ngx_omni_id_params(ctx, params);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    params[2] = params[1];
+
+    if (ngx_omni_param_int(pool, &params[1], ctx->member.member_id)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&params[3]);
+    ngx_str_null(&params[4]);
+
+    v = json_object_get(ctx->body, "saved_reply_id");
+
+    if (v && ngx_omni_param_int(pool, &params[3], json_integer_value(v))
+             != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v = json_object_get(ctx->body, "items");
+
+    if (v && ngx_omni_param_json(pool, &params[4], v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_MESSAGE_CONTENT, 5,
+                                   params, ngx_omni_conv_content_loaded);
+}
+
+
+static ngx_int_t
+ngx_omni_conv_content_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
+{
+    ngx_omni_conv_send_t  *send = ctx->state;
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    send->content = json_loadb(PQgetvalue(res, 0, 0),
+                               PQgetlength(res, 0, 0), 0, NULL);
+
+    if (!json_is_object(send->content)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "omni api: conversation %L sends a %s message", ctx->id,
+                   json_string_value(json_object_get(send->content,
+                                                     "kind")));
+
+    return ngx_omni_conv_context(ctx, send->next);
+}
+
+
+static void
+ngx_omni_conv_content_free(void *data)
+{
+    ngx_omni_conv_send_t  *send = data;
+
+    json_decref(send->content);
 }
 
 
@@ -361,7 +478,9 @@ ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res, ngx_uint_t enforce,
 {
     char               *type;
     size_t              type_len;
+    json_t             *content, *items, *bot, *v;
     int64_t             last, now;
+    const char         *kind;
     omni_window_t       w;
     omni_channel_e      channel;
     omni_render_to_t    to;
@@ -419,8 +538,34 @@ ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res, ngx_uint_t enforce,
     to.account.data = PQgetvalue(res, 0, NGX_OMNI_CONV_ACCOUNT);
     to.account.len = PQgetlength(res, 0, NGX_OMNI_CONV_ACCOUNT);
 
-    *requests = omni_render_items(channel, &to,
-                                  json_object_get(ctx->body, "items"), &err);
+    *requests = NULL;
+    content = ((ngx_omni_conv_send_t *) ctx->state)->content;
+    kind = json_string_value(json_object_get(content, "kind"));
+
+    if (kind && ngx_strcmp(kind, "bot") == 0) {
+        v = json_object_get(content, "bot_type");
+        bot = ngx_omni_conv_bot_content(ctx, json_object_get(content,
+                                                             "content"),
+                                        json_object_get(content, "media"));
+        if (bot == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *requests = omni_bot_render(channel, &to,
+                                    omni_bot_type_parse(json_string_value(v),
+                                                        json_string_length(v)),
+                                    bot, &err);
+        json_decref(bot);
+
+    } else {
+        items = ngx_omni_conv_items(ctx, content);
+        if (items == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *requests = omni_render_items(channel, &to, items, &err);
+        json_decref(items);
+    }
 
     if (*requests == NULL) {
         return ngx_omni_fail(ctx, err.status, err.code, "%s", err.message);
@@ -438,9 +583,9 @@ ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res, ngx_uint_t enforce,
 static ngx_int_t
 ngx_omni_conv_store(ngx_omni_ctx_t *ctx, PGresult *res)
 {
-    json_t      *requests;
+    json_t      *requests, *content, *items, *v;
     ngx_int_t    rc;
-    ngx_str_t    params[6];
+    ngx_str_t    params[7];
     ngx_pool_t  *pool;
 
     rc = ngx_omni_conv_render(ctx, res, 1, &requests);
@@ -450,7 +595,10 @@ ngx_omni_conv_store(ngx_omni_ctx_t *ctx, PGresult *res)
 
     pool = ctx->request->pool;
 
-    /* params: tenant, conversation, member, channel type, items, requests */
+    /*
+     * params: tenant, conversation, member, channel type, items, requests,
+     * saved reply
+     */
     rc = ngx_omni_param_tenant(ctx, &params[0]);
 
     if (rc == NGX_OK) {
@@ -468,10 +616,25 @@ ngx_omni_conv_store(ngx_omni_ctx_t *ctx, PGresult *res)
                                                   NGX_OMNI_CONV_TYPE));
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_omni_param_json(pool, &params[4],
-                                 json_object_get(ctx->body, "items"));
+    /* what the message holds: the items sent, or the bot module */
+    content = ((ngx_omni_conv_send_t *) ctx->state)->content;
+    items = json_object_get(content, "items");
+
+    if (json_is_array(items)) {
+        items = json_incref(items);
+
+    } else {
+        items = json_pack("[{s:s, s:O, s:O}]", "type", "bot_module",
+                          "bot_module_id",
+                          json_object_get(content, "bot_module_id"),
+                          "bot_type", json_object_get(content, "bot_type"));
     }
+
+    if (rc == NGX_OK) {
+        rc = items ? ngx_omni_param_json(pool, &params[4], items) : NGX_ERROR;
+    }
+
+    json_decref(items);
 
     if (rc == NGX_OK) {
         rc = ngx_omni_param_json(pool, &params[5], requests);
@@ -479,12 +642,19 @@ ngx_omni_conv_store(ngx_omni_ctx_t *ctx, PGresult *res)
 
     json_decref(requests);
 
+    v = json_object_get(content, "saved_reply_id");
+    ngx_str_null(&params[6]);
+
+    if (rc == NGX_OK && json_is_integer(v)) {
+        rc = ngx_omni_param_int(pool, &params[6], json_integer_value(v));
+    }
+
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_omni_api_query(ctx, NGX_OMNI_STMT_MESSAGE_SEND,
-                              NGX_HTTP_CREATED, 6, params);
+                              NGX_HTTP_CREATED, 7, params);
 }
 
 
@@ -564,6 +734,154 @@ ngx_omni_conv_payload(json_t *requests)
     }
 
     return list;
+}
+
+
+/*
+ * A custom message's items as core/omni_render takes them: a media item's
+ * media_id becomes the URL every host of the fleet serves it at, and a
+ * file keeps its name.
+ */
+static json_t *
+ngx_omni_conv_items(ngx_omni_ctx_t *ctx, json_t *content)
+{
+    size_t      i;
+    json_t     *items, *item, *out, *id, *media, *name;
+    ngx_str_t   url;
+    u_char      key[NGX_INT64_LEN + 1];
+
+    items = json_array();
+    if (items == NULL) {
+        return NULL;
+    }
+
+    media = json_object_get(content, "media");
+
+    json_array_foreach(json_object_get(content, "items"), i, item) {
+        id = json_object_get(item, "media_id");
+
+        if (id == NULL) {
+            out = json_incref(item);
+
+        } else {
+            if (ngx_omni_conv_media_url(ctx, media, id, &url) != NGX_OK) {
+                json_decref(items);
+                return NULL;
+            }
+
+            out = json_pack("{s:O, s:s%}", "type",
+                            json_object_get(item, "type"),
+                            "url", url.data, url.len);
+
+            *ngx_sprintf(key, "%L", (int64_t) json_integer_value(id)) = '\0';
+            name = json_object_get(json_object_get(media, (char *) key),
+                                   "filename");
+
+            if (out && json_is_string(name)) {
+                json_object_set(out, "filename", name);
+            }
+        }
+
+        if (out == NULL || json_array_append_new(items, out) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+
+    return items;
+}
+
+
+/*
+ * A bot module's content as core/omni_bot_render takes it: a copy where
+ * every "image_media_id" is an "image_url", wherever the type has one.
+ */
+static json_t *
+ngx_omni_conv_bot_content(ngx_omni_ctx_t *ctx, json_t *v, json_t *media)
+{
+    size_t       i;
+    json_t      *out, *e, *copy;
+    ngx_str_t    url;
+    const char  *key;
+
+    if (json_is_array(v)) {
+        out = json_array();
+
+        json_array_foreach(v, i, e) {
+            copy = ngx_omni_conv_bot_content(ctx, e, media);
+
+            if (out == NULL || copy == NULL
+                || json_array_append_new(out, copy) != 0)
+            {
+                json_decref(out);
+                return NULL;
+            }
+        }
+
+        return out;
+    }
+
+    if (!json_is_object(v)) {
+        return json_deep_copy(v);
+    }
+
+    out = json_object();
+
+    json_object_foreach(v, key, e) {
+        if (ngx_strcmp(key, "image_media_id") == 0) {
+            if (ngx_omni_conv_media_url(ctx, media, e, &url) != NGX_OK) {
+                json_decref(out);
+                return NULL;
+            }
+
+            copy = json_stringn((char *) url.data, url.len);
+            key = "image_url";
+
+        } else {
+            copy = ngx_omni_conv_bot_content(ctx, e, media);
+        }
+
+        if (out == NULL || copy == NULL
+            || json_object_set_new(out, key, copy) != 0)
+        {
+            json_decref(out);
+            return NULL;
+        }
+    }
+
+    return out;
+}
+
+
+/* the public URL of media id, from the database's {"ID":{"sha256","mime"}} */
+static ngx_int_t
+ngx_omni_conv_media_url(ngx_omni_ctx_t *ctx, json_t *media, json_t *id,
+    ngx_str_t *url)
+{
+    json_t     *m, *v;
+    u_char      key[NGX_INT64_LEN + 1];
+    ngx_str_t   sha256, mime;
+
+    *ngx_sprintf(key, "%L", (int64_t) json_integer_value(id)) = '\0';
+    m = json_object_get(media, (char *) key);
+
+    v = json_object_get(m, "sha256");
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    sha256.data = (u_char *) json_string_value(v);
+    sha256.len = json_string_length(v);
+
+    v = json_object_get(m, "mime");
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    mime.data = (u_char *) json_string_value(v);
+    mime.len = json_string_length(v);
+
+    return ngx_omni_media_url(ctx->request->pool, &sha256, &mime, url);
 }
 
 

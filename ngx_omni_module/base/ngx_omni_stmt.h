@@ -63,8 +63,10 @@
     X(MESSAGE_CONTEXT, "SELECT channel_type, account, recipient,"           \
                        " last_inbound_ms, now_ms, window_json"              \
                        " FROM omni_message_send_context($1, $2)")           \
+    X(MESSAGE_CONTENT, "SELECT omni_message_content($1, $2, $3, $4,"        \
+                       " $5::jsonb)")                                       \
     X(MESSAGE_SEND,    "SELECT omni_message_send($1, $2, $3, $4,"           \
-                       " $5::jsonb, $6::jsonb)")                            \
+                       " $5::jsonb, $6::jsonb, $7::bigint)")                \
     /* saved replies: api/ngx_omni_saved_replies.c */                       \
     X(SAVED_REPLY_LIST, "SELECT omni_saved_reply_list($1, $2, $3, $4, $5,"  \
                         " $6, $7, $8)")                                     \
