@@ -294,6 +294,22 @@ subtest 'uploaded through one host, served by another' => sub {
     $t2->stop;
 };
 
+subtest 'without a thread pool the same work runs on the loop' => sub {
+    my $t3 = $t->start_second_nginx(http_extra => 'omni_thread_pool off;');
+    my $big = slurp("$dir/big.png");
+    my $res = $http->request('POST',
+        $t3->url('/omni/api/v1/media?kind=image'), {
+            headers => { Authorization => "Bearer $ta->{admin_token}" },
+            content => $big });
+    is($res->{status}, 201, 'fitted and stored') or diag $res->{content};
+    my $m = eval { $json->decode($res->{content}) } // {};
+    cmp_ok($m->{size} // 1e9, '<=', 5 * 1024 * 1024, '<= 5 MiB');
+    $res = $http->get($t3->url("/omni/media/$m->{sha256}.jpg"));
+    is(sha256_hex($res->{content}), $m->{sha256}, 'served from its cache');
+    unlike($t3->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts');
+    $t3->stop;
+};
+
 subtest 'tenants apart; the same bytes stored once' => sub {
     my $blobs = $dbh->selectrow_array('SELECT count(*) FROM media_blobs');
     my $r = upload($png, '?kind=image', token => $tb->{admin_token});
