@@ -247,4 +247,18 @@ is($after, $before, 'previews and refusals store nothing');
 ok(eval { $json->decode($got[0]{body})->{messages}[0]{quickReply} },
    'the channel received the LINE quick replies');
 
+# a module that goes to one more channel: the lists of this host show its
+# reply there at once (the write bumps the cache before it answers)
+sub listed {
+    my ($channel) = @_;
+    my $r = api(GET => "/saved-replies?channel=$channel", $agent);
+    return grep { $_->{id} == $bot_reply } @{ $r->{json}{items} // [] };
+}
+ok(!listed('messenger'), 'messenger: the bot reply is not offered');
+ok(!listed('messenger'), 'messenger: nor from the cache');
+$res = api(PATCH => "/bot-modules/$bot->{json}{id}", $marketer,
+           { channels => [ 'whatsapp', 'line', 'messenger' ] });
+is($res->{status}, 200, 'the module now goes to Messenger too');
+ok(listed('messenger'), 'messenger: the bot reply is offered at once');
+
 done_testing();

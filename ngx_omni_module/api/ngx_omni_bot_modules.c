@@ -79,8 +79,10 @@ ngx_omni_bot_modules(ngx_omni_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_omni_api_query(ctx, NGX_OMNI_STMT_BOT_MODULE_CREATE,
-                                  NGX_HTTP_CREATED, 3, params);
+        ctx->status = NGX_HTTP_CREATED;
+
+        return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_BOT_MODULE_CREATE,
+                                       3, params, ngx_omni_api_written);
     }
 
     rc = ngx_omni_id_params(ctx, params);
@@ -95,8 +97,10 @@ ngx_omni_bot_modules(ngx_omni_ctx_t *ctx)
                                   NGX_HTTP_OK, 2, params);
 
     case NGX_HTTP_DELETE:
-        return ngx_omni_api_query(ctx, NGX_OMNI_STMT_BOT_MODULE_DELETE,
-                                  NGX_HTTP_OK, 2, params);
+        ctx->status = NGX_HTTP_OK;
+
+        return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_BOT_MODULE_DELETE,
+                                       2, params, ngx_omni_api_written);
 
     default:
         rc = ngx_omni_api_check_body(ctx, ngx_omni_bot_module_shape,
@@ -176,6 +180,8 @@ ngx_omni_bot_module_merge(ngx_omni_ctx_t *ctx, PGresult *res)
         return rc;
     }
 
-    return ngx_omni_api_query(ctx, NGX_OMNI_STMT_BOT_MODULE_UPDATE,
-                              NGX_HTTP_OK, 3, params);
+    ctx->status = NGX_HTTP_OK;
+
+    return ngx_omni_api_query_with(ctx, NGX_OMNI_STMT_BOT_MODULE_UPDATE, 3,
+                                   params, ngx_omni_api_written);
 }
