@@ -126,26 +126,9 @@ ngx_omni_saved_replies_list(ngx_omni_ctx_t *ctx)
 ngx_int_t
 ngx_omni_saved_replies_get(ngx_omni_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-    ngx_str_t  params[4];
+    ctx->status = NGX_HTTP_OK;
 
-    rc = ngx_omni_id_params(ctx, &params[2]);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* params: tenant, member, manage_all, id */
-    params[0] = params[2];
-    ngx_omni_reply_manage_all(ctx, &params[2]);
-
-    if (ngx_omni_param_int(ctx->request->pool, &params[1],
-                           ctx->member.member_id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_omni_api_query(ctx, NGX_OMNI_STMT_SAVED_REPLY_GET,
-                              NGX_HTTP_OK, 4, params);
+    return ngx_omni_reply_read(ctx, ngx_omni_api_send_value);
 }
 
 
