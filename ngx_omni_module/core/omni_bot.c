@@ -8,7 +8,6 @@
  * see docs/api.md, "Bot modules".
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,12 +111,6 @@ static int omni_bot_over(omni_channel_e channel, const char *what,
 static int omni_bot_button_limits(omni_channel_e channel,
     const omni_bot_limit_t *lim, const omni_bot_button_t *b, size_t n,
     omni_json_error_t *err);
-static int omni_bot_fail(omni_json_error_t *err, int status,
-    const char *code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
 
 
 omni_bot_type_e
@@ -192,7 +185,7 @@ omni_bot_parse(omni_bot_type_e type, json_t *content, int resolved,
     bot->type = type;
 
     if (!json_is_object(content)) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "content must be an object");
     }
 
@@ -217,7 +210,7 @@ omni_bot_parse(omni_bot_type_e type, json_t *content, int resolved,
         return omni_bot_assign(content, bot, err);
 
     default:
-        return omni_bot_fail(err, 400, "invalid_type",
+        return omni_json_error(err, 400, "invalid_type",
                              "Unknown bot module type");
     }
 }
@@ -233,7 +226,7 @@ omni_bot_limits(omni_channel_e channel, const omni_bot_t *bot,
     const omni_bot_limit_t  *lim;
 
     if (channel <= OMNI_CHANNEL_NONE || channel >= OMNI_CHANNEL_N) {
-        return omni_bot_fail(err, 400, "unsupported_channel",
+        return omni_json_error(err, 400, "unsupported_channel",
                              "The channel type is not one bot modules "
                              "support");
     }
@@ -245,7 +238,7 @@ omni_bot_limits(omni_channel_e channel, const omni_bot_t *bot,
 
     case OMNI_BOT_WA_KEYWORD_AUTO_ASSIGN:
         if (channel != OMNI_CHANNEL_WHATSAPP) {
-            return omni_bot_fail(err, 422, "channel_not_supported",
+            return omni_json_error(err, 422, "channel_not_supported",
                                  "wa_keyword_auto_assign works on whatsapp "
                                  "only, not on %s", name);
         }
@@ -380,7 +373,7 @@ omni_bot_limits(omni_channel_e channel, const omni_bot_t *bot,
                                       bot->nbuttons, err);
 
     default:
-        return omni_bot_fail(err, 400, "invalid_type",
+        return omni_json_error(err, 400, "invalid_type",
                              "Unknown bot module type");
     }
 }
@@ -399,7 +392,7 @@ omni_bot_check(const char *type, size_t type_len, json_t *channels,
     t = omni_bot_type_parse(type, type_len);
 
     if (t == OMNI_BOT_NONE) {
-        return omni_bot_fail(err, 422, "invalid_type",
+        return omni_json_error(err, 422, "invalid_type",
                              "type must be text_buttons, image_carousel, "
                              "quick_replies, cart_remarketing, coupon_card "
                              "or wa_keyword_auto_assign");
@@ -408,7 +401,7 @@ omni_bot_check(const char *type, size_t type_len, json_t *channels,
     if (!json_is_array(channels) || json_array_size(channels) == 0
         || json_array_size(channels) >= OMNI_CHANNEL_N)
     {
-        return omni_bot_fail(err, 422, "invalid_channels",
+        return omni_json_error(err, 422, "invalid_channels",
                              "channels must list one to four of whatsapp, "
                              "messenger, instagram, line");
     }
@@ -423,14 +416,14 @@ omni_bot_check(const char *type, size_t type_len, json_t *channels,
                                : OMNI_CHANNEL_NONE;
 
         if (ch == OMNI_CHANNEL_NONE) {
-            return omni_bot_fail(err, 422, "invalid_channels",
+            return omni_json_error(err, 422, "invalid_channels",
                                  "channels[%zu] must be whatsapp, messenger, "
                                  "instagram or line", i);
         }
 
         for (j = 0; j < i; j++) {
             if (seen[j] == ch) {
-                return omni_bot_fail(err, 422, "invalid_channels",
+                return omni_json_error(err, 422, "invalid_channels",
                                      "channels names %s twice",
                                      omni_channel_name(ch));
             }
@@ -741,7 +734,7 @@ omni_bot_button(json_t *b, const char *where, omni_bot_button_t *out,
                ? -1 : 0;
     }
 
-    return omni_bot_fail(err, 422, "invalid_content",
+    return omni_json_error(err, 422, "invalid_content",
                          "%s.type must be postback or url", where);
 }
 
@@ -754,7 +747,7 @@ omni_bot_fields(json_t *obj, const char *where, const char **known,
     const char   *key, **k;
 
     if (!json_is_object(obj)) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s must be an object", where);
     }
 
@@ -766,7 +759,7 @@ omni_bot_fields(json_t *obj, const char *where, const char **known,
         }
 
         if (*k == NULL) {
-            return omni_bot_fail(err, 422, "invalid_content",
+            return omni_json_error(err, 422, "invalid_content",
                                  "%s: unknown field \"%.*s\"", where,
                                  (int) omni_utf8_cut(key, strlen(key), 64),
                                  key);
@@ -788,7 +781,7 @@ omni_bot_string(json_t *obj, const char *key, const char *where,
 
     if (v == NULL) {
         if (required) {
-            return omni_bot_fail(err, 422, "invalid_content",
+            return omni_json_error(err, 422, "invalid_content",
                                  "%s.%s is required", where, key);
         }
 
@@ -802,19 +795,19 @@ omni_bot_string(json_t *obj, const char *key, const char *where,
         out->data = NULL;
         out->len = 0;
 
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s must be a non-empty string", where, key);
     }
 
     n = omni_bot_chars(out);
 
     if (n == (size_t) -1) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s must be UTF-8 without NUL", where, key);
     }
 
     if (n > max) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s holds at most %zu characters", where,
                              key, max);
     }
@@ -832,7 +825,7 @@ omni_bot_url(json_t *obj, const char *key, const char *where, size_t max,
     }
 
     if (out->len > max || !omni_render_url_valid(out, 1)) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s must be an https URL of at most %zu "
                              "bytes", where, key, max);
     }
@@ -850,7 +843,7 @@ omni_bot_id(json_t *obj, const char *key, const char *where, int64_t *out,
     v = json_object_get(obj, key);
 
     if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s must be an id (a positive whole number)",
                              where, key);
     }
@@ -872,7 +865,7 @@ omni_bot_image(json_t *obj, const char *where, int resolved, int required,
     m = json_object_get(obj, "image_media_id");
 
     if (u != NULL && m != NULL) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s: give image_url or image_media_id, not "
                              "both", where);
     }
@@ -888,7 +881,7 @@ omni_bot_image(json_t *obj, const char *where, int resolved, int required,
         }
 
         if (resolved) {
-            return omni_bot_fail(err, 422, "media_unresolved",
+            return omni_json_error(err, 422, "media_unresolved",
                                  "%s: image_media_id %lld must be resolved "
                                  "to image_url before rendering", where,
                                  (long long) *id);
@@ -898,7 +891,7 @@ omni_bot_image(json_t *obj, const char *where, int resolved, int required,
     }
 
     if (required) {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s needs image_url or image_media_id", where);
     }
 
@@ -917,7 +910,7 @@ omni_bot_array(json_t *obj, const char *key, const char *where, size_t min,
     if (!json_is_array(v) || json_array_size(v) < min
         || json_array_size(v) > max)
     {
-        return omni_bot_fail(err, 422, "invalid_content",
+        return omni_json_error(err, 422, "invalid_content",
                              "%s.%s must be an array of %zu to %zu entries",
                              where, key, min, max);
     }
@@ -936,7 +929,7 @@ omni_bot_over(omni_channel_e channel, const char *what, size_t max,
         return 0;
     }
 
-    return omni_bot_fail(err, 422, "channel_limit",
+    return omni_json_error(err, 422, "channel_limit",
                          "%s allows at most %zu %s (this module has %zu)",
                          omni_channel_name(channel), max, what, n);
 }
@@ -980,7 +973,7 @@ omni_bot_button_limits(omni_channel_e channel, const omni_bot_limit_t *lim,
         }
 
         if (urls != n) {
-            return omni_bot_fail(err, 422, "channel_limit",
+            return omni_json_error(err, 422, "channel_limit",
                                  "whatsapp allows reply buttons or one URL "
                                  "button in a message, not both");
         }
@@ -989,19 +982,3 @@ omni_bot_button_limits(omni_channel_e channel, const omni_bot_limit_t *lim,
     return 0;
 }
 
-
-static int
-omni_bot_fail(omni_json_error_t *err, int status, const char *code,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    err->status = status;
-    err->code = code;
-
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-
-    return -1;
-}

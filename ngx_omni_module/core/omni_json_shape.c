@@ -5,6 +5,7 @@
  * look like success.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -286,4 +287,21 @@ omni_utf8_clean(char *out, size_t max, const char *in, size_t len)
     }
 
     return n;
+}
+
+
+int
+omni_json_error(omni_json_error_t *err, int status, const char *code,
+    const char *fmt, ...)
+{
+    va_list  ap;
+
+    err->status = status;
+    err->code = code;
+
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+
+    return -1;
 }

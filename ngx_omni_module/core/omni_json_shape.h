@@ -39,6 +39,15 @@ typedef struct {
 } omni_json_error_t;
 
 
+/* fills err (message printf-style, cut to fit) and returns -1 */
+int omni_json_error(omni_json_error_t *err, int status, const char *code,
+    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+
 #define OMNI_JSON_CREATE   0
 #define OMNI_JSON_UPDATE   1           /* nothing required, but not empty */
 

@@ -6,7 +6,6 @@
  * ever goes into the JSON body.
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,12 +40,6 @@ static int omni_render_text_check(omni_channel_e channel,
     const omni_text_t *text, omni_json_error_t *err);
 static int omni_render_id_valid(const omni_text_t *id, int digits);
 static int omni_render_has_link(const omni_text_t *text);
-static int omni_render_fail(omni_json_error_t *err, int status,
-    const char *code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
 
 
 static const char  *omni_item_names[] = { "", "text", "image", "video",
@@ -127,7 +120,7 @@ omni_render_item(omni_channel_e channel, const omni_render_to_t *to,
         out->path[0] = '\0';
         out->auth = NULL;
 
-        return omni_render_fail(err, 400, "invalid_item",
+        return omni_json_error(err, 400, "invalid_item",
                                 "The item cannot be rendered");
     }
 
@@ -147,21 +140,21 @@ omni_render_target(omni_channel_e channel, const omni_render_to_t *to,
     out->body = NULL;
 
     if (channel <= OMNI_CHANNEL_NONE || channel >= OMNI_CHANNEL_N) {
-        return omni_render_fail(err, 400, "unsupported_channel",
+        return omni_json_error(err, 400, "unsupported_channel",
                                 "The channel type is not one we send to");
     }
 
     name = omni_channel_name(channel);
 
     if (!omni_render_id_valid(&to->to, 0)) {
-        return omni_render_fail(err, 422, "invalid_recipient",
+        return omni_json_error(err, 422, "invalid_recipient",
                                 "The recipient's %s id is not valid", name);
     }
 
     if (omni_render_rules[channel].account
         && !omni_render_id_valid(&to->account, 1))
     {
-        return omni_render_fail(err, 422, "invalid_account",
+        return omni_json_error(err, 422, "invalid_account",
                                 "The channel's %s account id must be digits",
                                 name);
     }
@@ -185,7 +178,7 @@ omni_render_target(omni_channel_e channel, const omni_render_to_t *to,
 
     if (n < 0 || (size_t) n >= sizeof(out->path)) {
         out->path[0] = '\0';
-        return omni_render_fail(err, 422, "invalid_account",
+        return omni_json_error(err, 422, "invalid_account",
                                 "The channel's %s account id is too long",
                                 name);
     }
@@ -260,13 +253,13 @@ omni_render_items(omni_channel_e channel, const omni_render_to_t *to,
                                     "preview_url" };
 
     if (!json_is_array(items) || json_array_size(items) == 0) {
-        omni_render_fail(err, 400, "invalid_items",
+        omni_json_error(err, 400, "invalid_items",
                          "Items must be a non-empty array");
         return NULL;
     }
 
     if (json_array_size(items) > OMNI_RENDER_ITEMS_MAX) {
-        omni_render_fail(err, 422, "too_many_items",
+        omni_json_error(err, 422, "too_many_items",
                          "A message holds at most %d items",
                          OMNI_RENDER_ITEMS_MAX);
         return NULL;
@@ -275,7 +268,7 @@ omni_render_items(omni_channel_e channel, const omni_render_to_t *to,
     list = json_array();
 
     if (list == NULL) {
-        omni_render_fail(err, 500, "out_of_memory", "Out of memory");
+        omni_json_error(err, 500, "out_of_memory", "Out of memory");
         return NULL;
     }
 
@@ -298,7 +291,7 @@ omni_render_items(omni_channel_e channel, const omni_render_to_t *to,
             }
 
             if (!json_is_string(v)) {
-                omni_render_fail(err, 400, "invalid_item",
+                omni_json_error(err, 400, "invalid_item",
                                  "Item %zu: \"%s\" must be a string",
                                  i + 1, names[k]);
                 goto failed;
@@ -321,7 +314,7 @@ omni_render_items(omni_channel_e channel, const omni_render_to_t *to,
                           "path", r.path, "auth", r.auth, "body", r.body))
             != 0)
         {
-            omni_render_fail(err, 500, "out_of_memory", "Out of memory");
+            omni_json_error(err, 500, "out_of_memory", "Out of memory");
             goto failed;
         }
     }
@@ -353,7 +346,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
 
     case OMNI_ITEM_FILE:
         if (!rule->file) {
-            return omni_render_fail(err, 422, "file_not_supported",
+            return omni_json_error(err, 422, "file_not_supported",
                                     "Files cannot be sent on %s", name);
         }
 
@@ -361,7 +354,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
             || (item->filename.len
                 && memchr(item->filename.data, '\0', item->filename.len)))
         {
-            return omni_render_fail(err, 422, "invalid_filename",
+            return omni_json_error(err, 422, "invalid_filename",
                                     "A file's name holds at most %d bytes",
                                     OMNI_RENDER_NAME_MAX);
         }
@@ -371,7 +364,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
     case OMNI_ITEM_IMAGE:
     case OMNI_ITEM_VIDEO:
         if (!omni_render_url_valid(&item->url, rule->media_https)) {
-            return omni_render_fail(err, 422, "invalid_media_url",
+            return omni_json_error(err, 422, "invalid_media_url",
                                     "The media URL must be %s, at most %d "
                                     "bytes", rule->media_https
                                              ? "https" : "http or https",
@@ -384,7 +377,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
 
         if (item->preview_url.len == 0) {
             if (item->type == OMNI_ITEM_VIDEO) {
-                return omni_render_fail(err, 422, "preview_required",
+                return omni_json_error(err, 422, "preview_required",
                                         "A video on line needs a preview "
                                         "image");
             }
@@ -393,7 +386,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
         }
 
         if (!omni_render_url_valid(&item->preview_url, 1)) {
-            return omni_render_fail(err, 422, "invalid_media_url",
+            return omni_json_error(err, 422, "invalid_media_url",
                                     "The preview URL must be https, at most "
                                     "%d bytes", OMNI_RENDER_URL_MAX);
         }
@@ -404,7 +397,7 @@ omni_render_check(omni_channel_e channel, const omni_render_item_t *item,
         break;
     }
 
-    return omni_render_fail(err, 400, "unsupported_item",
+    return omni_json_error(err, 400, "unsupported_item",
                             "An item's type must be text, image, video "
                             "or file");
 }
@@ -418,7 +411,7 @@ omni_render_text_check(omni_channel_e channel, const omni_text_t *text,
     const unsigned char  *p;
 
     if (text->data == NULL || text->len == 0) {
-        return omni_render_fail(err, 422, "empty_text",
+        return omni_json_error(err, 422, "empty_text",
                                 "A text message needs some text");
     }
 
@@ -429,7 +422,7 @@ omni_render_text_check(omni_channel_e channel, const omni_text_t *text,
         k = omni_utf8_char(p + i, text->len - i);
 
         if (k == 0 || p[i] == '\0') {
-            return omni_render_fail(err, 400, "invalid_text",
+            return omni_json_error(err, 400, "invalid_text",
                                     "The text must be UTF-8 without NUL");
         }
 
@@ -439,7 +432,7 @@ omni_render_text_check(omni_channel_e channel, const omni_text_t *text,
     max = omni_render_rules[channel].text_max;
 
     if (chars > max) {
-        return omni_render_fail(err, 422, "text_too_long",
+        return omni_json_error(err, 422, "text_too_long",
                                 "A text on %s holds at most %zu characters",
                                 omni_channel_name(channel), max);
     }
@@ -602,19 +595,3 @@ omni_render_has_link(const omni_text_t *text)
     return 0;
 }
 
-
-static int
-omni_render_fail(omni_json_error_t *err, int status, const char *code,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    err->status = status;
-    err->code = code;
-
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-
-    return -1;
-}
