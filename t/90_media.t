@@ -344,4 +344,29 @@ cmp_ok($t->metric('omni_requests_total', 'endpoint="media_file"'), '>', 5,
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts in the log');
 
+subtest 'a video declared over 16 MiB is refused before its body is read' => sub {
+    require IO::Socket::INET;
+    my $before = counts();
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $t->port, Timeout => 10) or die $!;
+    my $len = 16 * 1024 * 1024 + 1;
+    print $sock "POST /omni/api/v1/media?kind=video&filename=big.mp4 "
+        . "HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+        . "$ta->{admin_token}\r\nContent-Type: video/mp4\r\n"
+        . "Content-Length: $len\r\n\r\n";
+    # no byte of the body is sent: the answer comes anyway
+    my $head = '';
+    while (defined(my $line = <$sock>)) {
+        $head .= $line;
+        last if $line =~ /^\r?\n$/;
+    }
+    like($head, qr{^HTTP/1\.1 413 }, '413 at once, the body unsent');
+    my ($cl) = $head =~ /content-length:\s*(\d+)/i;
+    read $sock, my $body, $cl // 0;
+    my $j = eval { $json->decode($body) } // {};
+    is($j->{error}{code}, 'media_too_large', 'media_too_large');
+    close $sock;
+    is(counts(), $before, 'nothing stored');
+};
+
 done_testing;

@@ -105,6 +105,10 @@ ngx_omni_api_handler(ngx_http_request_t *r, ngx_str_t *path)
                    &r->method_name, ctx->route->pattern);
 
     if (ctx->endpoint == NGX_OMNI_EP_MEDIA) {
+        if (ngx_omni_media_refused(r, &rc)) {
+            return rc;
+        }
+
         /* media goes to a file whatever its size, never whole in memory */
         r->request_body_in_file_only = 1;
         r->request_body_in_clean_file = 1;

@@ -710,3 +710,51 @@ ngx_omni_media_create(ngx_omni_media_up_t *up)
     return ngx_omni_api_query(ctx, NGX_OMNI_STMT_MEDIA_CREATE,
                               NGX_HTTP_CREATED, 9, params);
 }
+
+
+ngx_uint_t
+ngx_omni_media_refused(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    off_t      max;
+    ngx_str_t  arg;
+
+    if (r->headers_in.content_length_n < 0
+        || ngx_omni_arg(r, "kind", &arg) != NGX_OK)
+    {
+        return 0;
+    }
+
+    switch (omni_media_kind_parse((char *) arg.data, arg.len)) {
+
+    case OMNI_MEDIA_VIDEO:
+        max = OMNI_MEDIA_VIDEO_MAX;
+        break;
+
+    case OMNI_MEDIA_FILE:
+        max = OMNI_MEDIA_FILE_MAX;
+        break;
+
+    default:
+        /* an image of any size; no kind: the bytes decide */
+        return 0;
+    }
+
+    if (r->headers_in.content_length_n <= max) {
+        return 0;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "omni media: %O bytes declared, over %O: refused unread",
+                   r->headers_in.content_length_n, max);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return 1;
+    }
+
+    *rc = ngx_omni_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                              "media_too_large",
+                              "A %V is at most %O bytes; this one is %O",
+                              &arg, max, r->headers_in.content_length_n);
+    return 1;
+}
