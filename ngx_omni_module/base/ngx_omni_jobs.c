@@ -101,17 +101,30 @@ ngx_omni_jobs_init_module(ngx_cycle_t *cycle)
      */
     job = &ngx_omni_jobs_sweep_job;
 
-    ngx_memzero(job, sizeof(ngx_omni_job_t));
-    ngx_str_set(&job->name, "job_lease_sweep");
-    job->holder = "the job lease sweeper";
-    job->lease = NGX_OMNI_JOB_ONE_PER_FLEET;
+    ngx_omni_job_init(job, "job_lease_sweep", "the job lease sweeper",
+                      NGX_OMNI_JOB_ONE_PER_FLEET, ngx_omni_jobs_sweep);
     job->interval = 60000;
-    job->slice_max = 10000;
-    job->backoff_min = 1000;
     job->backoff_max = 60000;
-    job->slice = ngx_omni_jobs_sweep;
 
     return ngx_omni_job_register(cycle, job);
+}
+
+
+void
+ngx_omni_job_init(ngx_omni_job_t *job, char *name, char *holder,
+    ngx_uint_t lease, ngx_omni_job_slice_pt slice)
+{
+    ngx_memzero(job, sizeof(ngx_omni_job_t));
+
+    job->name.data = (u_char *) name;
+    job->name.len = ngx_strlen(name);
+    job->holder = holder;
+    job->lease = lease;
+    job->interval = 1000;
+    job->slice_max = 10000;
+    job->backoff_min = 1000;
+    job->backoff_max = 30000;
+    job->slice = slice;
 }
 
 

@@ -76,6 +76,14 @@ struct ngx_omni_job_s {
 
 /* init_module (the master, once per cycle): the jobs of this cycle */
 ngx_int_t ngx_omni_jobs_init_module(ngx_cycle_t *cycle);
+
+/*
+ * A job's struct made afresh, with the runner's usual rhythm: a rest of
+ * 1 s, slices of at most 10 s, back-off from 1 s to 30 s.  The job's file
+ * changes what differs, then registers it.
+ */
+void ngx_omni_job_init(ngx_omni_job_t *job, char *name, char *holder,
+    ngx_uint_t lease, ngx_omni_job_slice_pt slice);
 ngx_int_t ngx_omni_job_register(ngx_cycle_t *cycle, ngx_omni_job_t *job);
 
 /* every worker: start the runner; on exit stop every job, free leases */

@@ -46,15 +46,8 @@ ngx_omni_inbox_init_module(ngx_cycle_t *cycle)
 
     job = &ngx_omni_inbox_job;
 
-    ngx_memzero(job, sizeof(ngx_omni_job_t));
-    ngx_str_set(&job->name, "inbox_apply");
-    job->holder = "the webhook inbox's applier";
-    job->lease = NGX_OMNI_JOB_EVERY_WORKER;
-    job->interval = 1000;
-    job->slice_max = 10000;
-    job->backoff_min = 1000;
-    job->backoff_max = 30000;
-    job->slice = ngx_omni_inbox_slice;
+    ngx_omni_job_init(job, "inbox_apply", "the webhook inbox's applier",
+                      NGX_OMNI_JOB_EVERY_WORKER, ngx_omni_inbox_slice);
 
     return ngx_omni_job_register(cycle, job);
 }

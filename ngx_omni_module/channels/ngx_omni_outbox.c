@@ -234,15 +234,8 @@ ngx_omni_outbox_init_module(ngx_cycle_t *cycle)
 
     job = &ngx_omni_outbox_job;
 
-    ngx_memzero(job, sizeof(ngx_omni_job_t));
-    ngx_str_set(&job->name, "outbox_delivery");
-    job->holder = "the outbox deliverer";
-    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
-    job->interval = 1000;
-    job->slice_max = 10000;
-    job->backoff_min = 1000;
-    job->backoff_max = 30000;
-    job->slice = ngx_omni_outbox_slice;
+    ngx_omni_job_init(job, "outbox_delivery", "the outbox deliverer",
+                      NGX_OMNI_JOB_ONE_PER_HOST, ngx_omni_outbox_slice);
     job->stop = ngx_omni_outbox_stop;
 
     return ngx_omni_job_register(cycle, job);

@@ -42,15 +42,8 @@ ngx_omni_capture_init_module(ngx_cycle_t *cycle)
 
     job = &ngx_omni_capture_job;
 
-    ngx_memzero(job, sizeof(ngx_omni_job_t));
-    ngx_str_set(&job->name, "pixel_capture");
-    job->holder = "the phone capture worker";
-    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
-    job->interval = 1000;
-    job->slice_max = 10000;
-    job->backoff_min = 1000;
-    job->backoff_max = 30000;
-    job->slice = ngx_omni_capture_slice;
+    ngx_omni_job_init(job, "pixel_capture", "the phone capture worker",
+                      NGX_OMNI_JOB_ONE_PER_HOST, ngx_omni_capture_slice);
 
     return ngx_omni_job_register(cycle, job);
 }

@@ -113,16 +113,13 @@ ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
 
     job = &ngx_omni_flusher_job;
 
-    ngx_memzero(job, sizeof(ngx_omni_job_t));
-    ngx_str_set(&job->name, "pixel_flush");
-    job->holder = "the Pixel ring's drainer";
-    job->lease = NGX_OMNI_JOB_ONE_PER_HOST;
+    ngx_omni_job_init(job, "pixel_flush", "the Pixel ring's drainer",
+                      NGX_OMNI_JOB_ONE_PER_HOST, ngx_omni_flusher_slice);
     job->interval = omcf->flush_interval;
     job->slice_max = NGX_OMNI_FLUSHER_SLICE_MAX;
     job->backoff_min = omcf->flush_interval;
     job->backoff_max = ngx_max(omcf->flush_interval,
                                NGX_OMNI_FLUSHER_BACKOFF_MAX);
-    job->slice = ngx_omni_flusher_slice;
     job->stop = ngx_omni_flusher_stop;
 
     ngx_omni_stats_pixel_gauges = ngx_omni_flusher_gauges;
