@@ -60,6 +60,7 @@ static ngx_int_t ngx_omni_conv_context(ngx_omni_ctx_t *ctx,
 static json_t *ngx_omni_conv_items(ngx_omni_ctx_t *ctx, json_t *content);
 static json_t *ngx_omni_conv_bot_content(ngx_omni_ctx_t *ctx, json_t *v,
     json_t *media);
+static json_t *ngx_omni_conv_media_of(json_t *media, json_t *id);
 static ngx_int_t ngx_omni_conv_media_url(ngx_omni_ctx_t *ctx, json_t *media,
     json_t *id, ngx_str_t *url);
 static ngx_int_t ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res,
@@ -538,7 +539,6 @@ ngx_omni_conv_render(ngx_omni_ctx_t *ctx, PGresult *res, ngx_uint_t enforce,
     to.account.data = PQgetvalue(res, 0, NGX_OMNI_CONV_ACCOUNT);
     to.account.len = PQgetlength(res, 0, NGX_OMNI_CONV_ACCOUNT);
 
-    *requests = NULL;
     content = ((ngx_omni_conv_send_t *) ctx->state)->content;
     kind = json_string_value(json_object_get(content, "kind"));
 
@@ -748,7 +748,6 @@ ngx_omni_conv_items(ngx_omni_ctx_t *ctx, json_t *content)
     size_t      i;
     json_t     *items, *item, *out, *id, *media, *name;
     ngx_str_t   url;
-    u_char      key[NGX_INT64_LEN + 1];
 
     items = json_array();
     if (items == NULL) {
@@ -773,8 +772,7 @@ ngx_omni_conv_items(ngx_omni_ctx_t *ctx, json_t *content)
                             json_object_get(item, "type"),
                             "url", url.data, url.len);
 
-            *ngx_sprintf(key, "%L", (int64_t) json_integer_value(id)) = '\0';
-            name = json_object_get(json_object_get(media, (char *) key),
+            name = json_object_get(ngx_omni_conv_media_of(media, id),
                                    "filename");
 
             if (out && json_is_string(name)) {
@@ -853,17 +851,27 @@ ngx_omni_conv_bot_content(ngx_omni_ctx_t *ctx, json_t *v, json_t *media)
 }
 
 
-/* the public URL of media id, from the database's {"ID":{"sha256","mime"}} */
+/* media id's entry in the database's {"ID":{"sha256","mime",…}} */
+static json_t *
+ngx_omni_conv_media_of(json_t *media, json_t *id)
+{
+    u_char  key[NGX_INT64_LEN + 1];
+
+    *ngx_sprintf(key, "%L", (int64_t) json_integer_value(id)) = '\0';
+
+    return json_object_get(media, (char *) key);
+}
+
+
+/* the public URL of media id */
 static ngx_int_t
 ngx_omni_conv_media_url(ngx_omni_ctx_t *ctx, json_t *media, json_t *id,
     ngx_str_t *url)
 {
     json_t     *m, *v;
-    u_char      key[NGX_INT64_LEN + 1];
     ngx_str_t   sha256, mime;
 
-    *ngx_sprintf(key, "%L", (int64_t) json_integer_value(id)) = '\0';
-    m = json_object_get(media, (char *) key);
+    m = ngx_omni_conv_media_of(media, id);
 
     v = json_object_get(m, "sha256");
     if (!json_is_string(v)) {
