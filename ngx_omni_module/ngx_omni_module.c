@@ -52,6 +52,8 @@ static char *ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_omni_check_conninfo(ngx_conf_t *cf, ngx_str_t *conninfo);
 static ngx_shm_zone_t *ngx_omni_add_zone(ngx_conf_t *cf, char *name,
     size_t size, ngx_shm_zone_init_pt init);
+static char *ngx_omni_check_flush_bytes(ngx_conf_t *cf, void *post,
+    void *data);
 static void *ngx_omni_create_main_conf(ngx_conf_t *cf);
 static char *ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_omni_init_thread_pool(ngx_conf_t *cf,
@@ -76,6 +78,11 @@ static ngx_conf_num_bounds_t  ngx_omni_queue_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_omni_batch_bounds = {
     ngx_conf_check_num_bounds, 1, 1000000
+};
+
+/* a batch holds at least one whole beacon row (8 KB at most) */
+static ngx_conf_post_t  ngx_omni_flush_bytes_post = {
+    ngx_omni_check_flush_bytes
 };
 
 
@@ -143,6 +150,13 @@ static ngx_command_t  ngx_omni_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_omni_main_conf_t, flush_batch),
       &ngx_omni_batch_bounds },
+
+    { ngx_string("omni_pixel_flush_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_omni_main_conf_t, flush_bytes),
+      &ngx_omni_flush_bytes_post },
 
     { ngx_string("omni_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -512,6 +526,22 @@ ngx_omni_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
+ngx_omni_check_flush_bytes(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    (void) cf;
+    (void) post;
+
+    if (*sp < 64 * 1024) {
+        return "must be at least 64k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_omni_set_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
@@ -660,6 +690,7 @@ ngx_omni_create_main_conf(ngx_conf_t *cf)
     omcf->ring_size = NGX_CONF_UNSET_SIZE;
     omcf->flush_interval = NGX_CONF_UNSET_MSEC;
     omcf->flush_batch = NGX_CONF_UNSET_UINT;
+    omcf->flush_bytes = NGX_CONF_UNSET_SIZE;
 
     ngx_omni_client_conf_init(&omcf->client);
 
@@ -685,6 +716,7 @@ ngx_omni_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(omcf->ring_size, 32 * 1024 * 1024);
     ngx_conf_init_msec_value(omcf->flush_interval, 100);
     ngx_conf_init_uint_value(omcf->flush_batch, 5000);
+    ngx_conf_init_size_value(omcf->flush_bytes, 512 * 1024);
 
     if (omcf->spool_dir.len == 0) {
         ngx_str_set(&omcf->spool_dir, "omni_spool");

@@ -36,6 +36,7 @@ typedef struct {
     ngx_str_t                 spool_dir;
     ngx_msec_t                flush_interval;
     ngx_uint_t                flush_batch;
+    size_t                    flush_bytes;
     ngx_str_t                 thread_pool; /* empty: none, slices */
 
     /* media: this host's disk cache of blobs, the public URL's prefix */

@@ -46,6 +46,11 @@ like($out, qr/"omni_cache_zone" needs a size of at least \d+k, not "1k"/,
 ($ok, $out) = nginx_t('omni_pixel_ring lots;');
 like($out, qr/"omni_pixel_ring" needs a size/, 'a size that is not one');
 
+($ok, $out) = nginx_t('omni_pixel_flush_bytes 32k;');
+ok(!$ok, 'a Pixel batch too small for a whole beacon row fails');
+like($out, qr/"omni_pixel_flush_bytes" directive must be at least 64k/,
+    'and says the least');
+
 ($ok, $out) = nginx_t('omni_pg_pool_size 0;');
 ok(!$ok, 'a pool of 0 fails');
 like($out, qr/omni_pg_pool_size.*(between|must)|value must be between/i,

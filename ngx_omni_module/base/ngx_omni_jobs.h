@@ -49,7 +49,9 @@ struct ngx_omni_job_s {
     ngx_str_t                name;          /* [a-z_], the metrics' label */
     char                    *holder;        /* the holder, for the log */
     ngx_uint_t               lease;         /* NGX_OMNI_JOB_* */
-    ngx_msec_t               interval;      /* rest after NGX_OK */
+    ngx_msec_t               interval;      /* rest after NGX_OK; a job
+                                               may change it between
+                                               its slices */
     ngx_msec_t               slice_max;
     ngx_msec_t               backoff_min;
     ngx_msec_t               backoff_max;

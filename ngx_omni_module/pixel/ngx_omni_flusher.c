@@ -45,7 +45,6 @@
 #define NGX_OMNI_FLUSHER_COMMIT   9
 #define NGX_OMNI_FLUSHER_ROLLBACK 10
 
-#define NGX_OMNI_FLUSHER_BATCH_BYTES  (4 * 1024 * 1024)
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
 #define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a handful of statements */
 #define NGX_OMNI_FLUSHER_BACKOFF_MAX  5000
@@ -74,6 +73,10 @@ typedef struct {
     ngx_uint_t              from_file;
     ngx_omni_spool_file_t   file;
     ngx_omni_batch_t        batch;
+
+    /* the ring's head when the last rest was chosen, and when */
+    uint64_t                paced_head;
+    ngx_msec_t              paced_at;
 } ngx_omni_flusher_t;
 
 
@@ -91,6 +94,7 @@ static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
 static void ngx_omni_flusher_take_ring(uint64_t drained);
 static void ngx_omni_flusher_tenants(PGresult *res);
 static void ngx_omni_flusher_done(ngx_uint_t ok);
+static ngx_int_t ngx_omni_flusher_pace(void);
 static void ngx_omni_flusher_end(ngx_int_t rc);
 static void ngx_omni_flusher_release_batch(void);
 static ngx_int_t ngx_omni_flusher_set_aside(void);
@@ -156,8 +160,6 @@ ngx_omni_flusher_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_omni_flusher.down_since = ngx_current_msec;
-
     return NGX_OK;
 }
 
@@ -222,6 +224,8 @@ ngx_omni_flusher_slice(ngx_omni_job_t *job)
     (void) job;
 
     if (ngx_omni_flusher.pc == NULL) {
+        /* the database is not away before it was tried */
+        ngx_omni_flusher.down_since = ngx_current_msec;
         ngx_omni_flusher.pc = ngx_omni_pg_conn_open("pixel flusher",
                                                     ngx_omni_flusher_ready,
                                                     ngx_omni_flusher_lost,
@@ -333,7 +337,7 @@ ngx_omni_flusher_start(void)
         ngx_omni_ring_range(&tail, &head);
 
         if (head == tail) {
-            return NGX_OK;
+            return ngx_omni_flusher_pace();
         }
 
         (void) ngx_sprintf(ngx_omni_flusher.source, "ring:%016xL%Z",
@@ -616,7 +620,7 @@ ngx_omni_flusher_take_ring(uint64_t drained)
         ngx_omni_ring_advance(from);
     }
 
-    to = ngx_min(head, from + NGX_OMNI_FLUSHER_BATCH_BYTES);
+    to = ngx_min(head, from + ngx_omni_flusher_conf->flush_bytes);
 
     b->nchunks = ngx_omni_ring_chunks(from, &to, b->chunks);
     f->from = from;
@@ -647,7 +651,6 @@ ngx_omni_flusher_tenants(PGresult *res)
 static void
 ngx_omni_flusher_done(ngx_uint_t ok)
 {
-    uint64_t             tail, head;
     ngx_omni_batch_t    *b;
     ngx_omni_flusher_t  *f;
 
@@ -746,19 +749,65 @@ ngx_omni_flusher_done(ngx_uint_t ok)
     ngx_omni_flusher_release_batch();
 
     /*
-     * A full batch waiting, or files to replay: go on at once.  Else rest
-     * for the job's interval: a batch costs PostgreSQL a few statements
-     * and a commit whatever its size, so small ones back to back would
-     * cost it more than the rows do.  (A worker leaving starts no new
-     * slice: the runner stops the job, and the ring goes to a spool file
-     * for the next drainer, else steady traffic would keep an old worker
-     * draining and the reload from ending.)
+     * Files to replay go on at once; the ring's next batch comes when it
+     * is due.  (A worker leaving starts no new slice: the runner stops
+     * the job, and the ring goes to a spool file for the next drainer,
+     * else steady traffic would keep an old worker draining and the
+     * reload from ending.)
      */
+    ngx_omni_flusher_end(f->from_file ? NGX_AGAIN : ngx_omni_flusher_pace());
+}
+
+
+/*
+ * When the ring's next batch is due: at once if omni_pixel_flush_bytes
+ * wait, else after a rest until about that much has come at the rate
+ * beacons came since the last rest, and at most omni_pixel_flush_interval.
+ * Under load a batch goes every few milliseconds and each is a short
+ * piece of PostgreSQL's work; one large batch an interval would be one
+ * long piece, and where PostgreSQL shares the cores with nginx that is
+ * time the workers wait for a core.  A quiet ring rests the interval:
+ * a batch costs a few statements and a commit whatever its size.
+ */
+static ngx_int_t
+ngx_omni_flusher_pace(void)
+{
+    uint64_t             tail, head, waiting, came, budget, rest;
+    ngx_msec_t           now, span, interval;
+    ngx_omni_flusher_t  *f;
+
+    f = &ngx_omni_flusher;
+
     ngx_omni_ring_range(&tail, &head);
 
-    ngx_omni_flusher_end((f->from_file
-                          || head - tail >= NGX_OMNI_FLUSHER_BATCH_BYTES)
-                         ? NGX_AGAIN : NGX_OK);
+    now = ngx_current_msec;
+    budget = ngx_omni_flusher_conf->flush_bytes;
+    interval = ngx_omni_flusher_conf->flush_interval;
+    waiting = head - tail;
+
+    if (waiting >= budget) {
+        return NGX_AGAIN;
+    }
+
+    rest = interval;
+
+    if (f->paced_at && head > f->paced_head) {
+        came = head - f->paced_head;
+        span = ngx_max(now - f->paced_at, 1);
+        rest = ngx_min((budget - waiting) * span / came, rest);
+    }
+
+    f->paced_head = head;
+    f->paced_at = now;
+
+    ngx_omni_flusher_job.interval = ngx_max((ngx_msec_t) rest, 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %uL bytes wait, the next batch in %M ms "
+                   "(at most %M)", waiting, ngx_omni_flusher_job.interval,
+                   interval);
+
+    return NGX_OK;
 }
 
 
