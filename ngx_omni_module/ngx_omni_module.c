@@ -80,10 +80,7 @@ static ngx_conf_num_bounds_t  ngx_omni_batch_bounds = {
     ngx_conf_check_num_bounds, 1, 1000000
 };
 
-/*
- * A batch holds at least one whole beacon row (8 KB at most), and at most
- * what libpq takes into its buffer in one call on the event loop.
- */
+/* a batch holds at least one whole beacon row (8 KB at most) */
 static ngx_conf_post_t  ngx_omni_flush_bytes_post = {
     ngx_omni_check_flush_bytes
 };
@@ -536,8 +533,8 @@ ngx_omni_check_flush_bytes(ngx_conf_t *cf, void *post, void *data)
     (void) cf;
     (void) post;
 
-    if (*sp < 64 * 1024 || *sp > 8 * 1024 * 1024) {
-        return "must be between 64k and 8m";
+    if (*sp < 64 * 1024) {
+        return "must be at least 64k";
     }
 
     return NGX_CONF_OK;

@@ -19,7 +19,7 @@
 
 
 /* bump together with the newest ngx_omni_module/sql/NNN_*.sql */
-#define NGX_OMNI_SCHEMA_VERSION   16
+#define NGX_OMNI_SCHEMA_VERSION   15
 
 typedef struct {
     ngx_str_t                 pg_conninfo;

@@ -115,7 +115,7 @@ $lock->do('SELECT * FROM omni_px_ring_state FOR UPDATE');
 is(beacons('reload', 1, 100), 100, 'beacons while the ledger is locked');
 $t->wait_until(sub { $t->dbh->selectrow_array(q{SELECT count(*)
     FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-     AND query LIKE '%omni_px_store%'}) }, 10,
+     AND query LIKE '%omni_px_ring_lock%'}) }, 10,
     'the flusher\'s batch waits on the lock');
 
 my %old = map { $_ => 1 } $t->worker_pids;

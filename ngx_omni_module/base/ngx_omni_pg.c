@@ -44,8 +44,14 @@
 #define NGX_OMNI_PG_STEP_LISTEN    2
 #define NGX_OMNI_PG_STEP_PREPARE   3
 
-#define NGX_OMNI_PG_CONN_PARAMS 16
+#define NGX_OMNI_PG_MAX_CHUNKS  4
 
+/*
+ * COPY data handed to libpq a turn of the event loop: a batch of
+ * megabytes sent at once would hold the worker (and grow libpq's buffer
+ * to its size); the rest goes on the next turn or the next write event.
+ */
+#define NGX_OMNI_PG_COPY_SLICE  (128 * 1024)
 
 
 struct ngx_omni_pg_query_s {
@@ -77,7 +83,14 @@ struct ngx_omni_pg_conn_s {
     void                       *data;
     PGresult                   *result;
     unsigned                    flushing:1;
+    unsigned                    copying:1;
+    unsigned                    copy_ended:1;
     unsigned                    in_setup:1;
+
+    ngx_str_t                   chunks[NGX_OMNI_PG_MAX_CHUNKS];
+    ngx_uint_t                  nchunks;
+    ngx_uint_t                  chunk;
+    size_t                      chunk_sent; /* of chunks[chunk] */
 
     /* dedicated connections */
     ngx_omni_pg_conn_event_pt   ready;
@@ -341,12 +354,11 @@ ngx_omni_pg_conn_open(const char *name, ngx_omni_pg_conn_event_pt ready,
 
 ngx_int_t
 ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
-    ngx_uint_t nparams, ngx_str_t *params, ngx_uint_t binary,
-    ngx_omni_pg_handler_pt handler, void *data)
+    ngx_uint_t nparams, ngx_str_t *params, ngx_omni_pg_handler_pt handler,
+    void *data)
 {
-    int          ok, lengths[NGX_OMNI_PG_CONN_PARAMS];
-    int          formats[NGX_OMNI_PG_CONN_PARAMS];
-    char        *values[NGX_OMNI_PG_CONN_PARAMS];
+    int          ok;
+    char        *values[8];
     u_char      *p, *heap, buf[512];
     size_t       size;
     ngx_uint_t   i;
@@ -355,22 +367,18 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
         return NGX_BUSY;
     }
 
-    if (nparams > NGX_OMNI_PG_CONN_PARAMS || stmt >= NGX_OMNI_STMT_N) {
+    if (nparams > 8 || stmt >= NGX_OMNI_STMT_N) {
         return NGX_ERROR;
     }
 
     size = 0;
 
     for (i = 0; i < nparams; i++) {
-        if (!(binary & (1 << i)) && params[i].data) {
-            size += params[i].len + 1;
-        }
+        size += params[i].data ? params[i].len + 1 : 0;
     }
 
     /* libpq copies the values into its output buffer while sending */
     ngx_memzero(values, sizeof(values));
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
     heap = NULL;
     p = buf;
 
@@ -389,14 +397,6 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
             continue;
         }
 
-        if (binary & (1 << i)) {
-            /* taken as it is: a length, no terminating NUL */
-            values[i] = (char *) params[i].data;
-            lengths[i] = (int) params[i].len;
-            formats[i] = 1;
-            continue;
-        }
-
         values[i] = (char *) p;
         p = ngx_cpymem(p, params[i].data, params[i].len);
         *p++ = '\0';
@@ -407,13 +407,65 @@ ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
 
     ok = PQsendQueryPrepared(pc->pg, (char *) ngx_omni_stmts[stmt].name.data,
                              (int) nparams, (const char * const *) values,
-                             lengths, formats, 0);
+                             NULL, NULL, 0);
 
     if (heap) {
         ngx_free(heap);
     }
 
     return ngx_omni_pg_sent(pc, ok);
+}
+
+
+ngx_int_t
+ngx_omni_pg_conn_simple(ngx_omni_pg_conn_t *pc, const char *sql,
+    ngx_omni_pg_handler_pt handler, void *data)
+{
+    if (pc->state != NGX_OMNI_PG_READY) {
+        return NGX_BUSY;
+    }
+
+    pc->handler = handler;
+    pc->data = data;
+
+    return ngx_omni_pg_sent(pc, PQsendQuery(pc->pg, sql));
+}
+
+
+ngx_int_t
+ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
+    ngx_uint_t nchunks, ngx_omni_pg_handler_pt handler, void *data)
+{
+    ngx_uint_t  i;
+
+    if (pc->state != NGX_OMNI_PG_READY
+        || PQtransactionStatus(pc->pg) != PQTRANS_ACTIVE)
+    {
+        return NGX_BUSY;
+    }
+
+    if (nchunks > NGX_OMNI_PG_MAX_CHUNKS) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nchunks; i++) {
+        pc->chunks[i] = chunks[i];
+    }
+
+    pc->nchunks = nchunks;
+    pc->chunk = 0;
+    pc->chunk_sent = 0;
+    pc->copying = 1;
+    pc->copy_ended = 0;
+    pc->handler = handler;
+    pc->data = data;
+    pc->state = NGX_OMNI_PG_BUSY;
+
+    ngx_add_timer(&pc->timer, ngx_omni_pg_conf->pg_timeout + 1000);
+
+    ngx_omni_pg_write(pc);
+
+    return NGX_OK;
 }
 
 
@@ -851,7 +903,79 @@ ngx_omni_pg_sent(ngx_omni_pg_conn_t *pc, int ok)
 static void
 ngx_omni_pg_write(ngx_omni_pg_conn_t *pc)
 {
-    int  rc;
+    int         rc;
+    size_t      len, sent;
+    ngx_str_t  *chunk;
+
+    sent = 0;
+
+    while (pc->copying && pc->chunk < pc->nchunks) {
+        chunk = &pc->chunks[pc->chunk];
+
+        if (sent >= NGX_OMNI_PG_COPY_SLICE) {
+            rc = PQflush(pc->pg);
+
+            if (rc < 0) {
+                ngx_omni_pg_broken(pc, "flush", NGX_ERROR);
+                return;
+            }
+
+            if (rc == 0) {
+                /* all out: the next slice on the next turn of the loop */
+                ngx_post_event(pc->c->write, &ngx_posted_next_events);
+            }
+
+            /* else the socket is full: the next write event goes on */
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->c->log, 0,
+                           "omni pg %s: copy slice sent, %s", pc->name,
+                           rc ? "socket full" : "next turn");
+            return;
+        }
+
+        len = ngx_min(chunk->len - pc->chunk_sent,
+                      NGX_OMNI_PG_COPY_SLICE - sent);
+
+        if (len) {
+            rc = PQputCopyData(pc->pg, (char *) chunk->data + pc->chunk_sent,
+                               (int) len);
+
+            if (rc == 0) {
+                /* libpq's buffer is full: wait for the socket */
+                (void) PQflush(pc->pg);
+                return;
+            }
+
+            if (rc < 0) {
+                ngx_omni_pg_broken(pc, "copy", NGX_ERROR);
+                return;
+            }
+
+            pc->chunk_sent += len;
+            sent += len;
+        }
+
+        if (pc->chunk_sent == chunk->len) {
+            pc->chunk++;
+            pc->chunk_sent = 0;
+        }
+    }
+
+    if (pc->copying && !pc->copy_ended) {
+        rc = PQputCopyEnd(pc->pg, NULL);
+
+        if (rc == 0) {
+            (void) PQflush(pc->pg);
+            return;
+        }
+
+        if (rc < 0) {
+            ngx_omni_pg_broken(pc, "copy", NGX_ERROR);
+            return;
+        }
+
+        pc->copy_ended = 1;
+        pc->flushing = 1;
+    }
 
     if (!pc->flushing) {
         return;
@@ -927,7 +1051,9 @@ ngx_omni_pg_read(ngx_omni_pg_conn_t *pc)
         PQfreemem(n);
     }
 
-    if (pc->state != NGX_OMNI_PG_BUSY || pc->flushing) {
+    if (pc->state != NGX_OMNI_PG_BUSY || pc->flushing
+        || (pc->copying && !pc->copy_ended))
+    {
         if (pc->state == NGX_OMNI_PG_READY
             && PQstatus(pc->pg) == CONNECTION_BAD)
         {
@@ -1032,6 +1158,7 @@ ngx_omni_pg_complete(ngx_omni_pg_conn_t *pc, ngx_int_t rc)
     pc->result = NULL;
     pc->query = NULL;
     pc->handler = NULL;
+    pc->copying = 0;
     pc->state = pc->in_setup ? NGX_OMNI_PG_SETUP : NGX_OMNI_PG_READY;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -1283,6 +1410,7 @@ ngx_omni_pg_close(ngx_omni_pg_conn_t *pc)
 
     pc->state = NGX_OMNI_PG_DOWN;
     pc->flushing = 0;
+    pc->copying = 0;
     pc->in_setup = 0;
 
     ngx_omni_pg_update_gauges();

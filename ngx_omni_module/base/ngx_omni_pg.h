@@ -20,7 +20,7 @@ typedef struct ngx_omni_pg_conn_s   ngx_omni_pg_conn_t;
 /*
  * A query's answer.  rc is
  *   NGX_OK                        res is a PGRES_TUPLES_OK/COMMAND_OK
- *                                 result;
+ *                                 (or PGRES_COPY_IN after a COPY) result;
  *   NGX_ERROR                     the server refused the query: res holds
  *                                 the error (PQresultErrorField), or res is
  *                                 NULL when the connection broke under it;
@@ -77,14 +77,21 @@ ngx_omni_pg_conn_t *ngx_omni_pg_conn_open(const char *name,
     ngx_omni_pg_conn_event_pt ready, ngx_omni_pg_conn_event_pt lost,
     void *data);
 
-/*
- * One command at a time on a dedicated connection; NGX_BUSY if one runs.
- * A param whose bit is set in binary (1 << i) is in PostgreSQL's binary
- * format, sent as it is; the others are text.
- */
+/* one command at a time on a dedicated connection; NGX_BUSY if one runs */
 ngx_int_t ngx_omni_pg_conn_prepared(ngx_omni_pg_conn_t *pc, ngx_uint_t stmt,
-    ngx_uint_t nparams, ngx_str_t *params, ngx_uint_t binary,
+    ngx_uint_t nparams, ngx_str_t *params, ngx_omni_pg_handler_pt handler,
+    void *data);
+/* sql: a constant statement without parameters (BEGIN, COPY ... FROM STDIN) */
+ngx_int_t ngx_omni_pg_conn_simple(ngx_omni_pg_conn_t *pc, const char *sql,
     ngx_omni_pg_handler_pt handler, void *data);
+/*
+ * After a COPY FROM STDIN answered PGRES_COPY_IN: send these chunks
+ * (any split, rows may straddle chunks), end the copy and call handler with
+ * the COPY's final result.
+ */
+ngx_int_t ngx_omni_pg_conn_copy(ngx_omni_pg_conn_t *pc, ngx_str_t *chunks,
+    ngx_uint_t nchunks, ngx_omni_pg_handler_pt handler, void *data);
+
 /*
  * LISTEN channel on its own connection; on every (re)connect:
  * reconnected(), on every loss (notifications missed from now): lost()

@@ -79,9 +79,9 @@
                           " $3::timestamptz)")                              \
     X(PIXEL_LOG,       "SELECT omni_pixel_log($1, $2, $3, $4,"              \
                        " $5::timestamptz, $6::timestamptz)")                \
-    X(PX_STORE,        "SELECT drained, stale, unknown, captured"           \
-                       " FROM omni_px_store($1, $2, $3, $4, $5, $6, $7,"    \
-                       " $8, $9, $10)")                                     \
+    X(PX_RING_LOCK,    "SELECT omni_px_ring_lock($1)")                      \
+    X(PX_KEYS,         "SELECT key, tenant_id FROM omni_px_keys($1)")       \
+    X(PX_STORED,       "SELECT omni_px_stored($1, $2, $3)")                 \
     X(PX_CLAIM,        "SELECT id, tenant_id, phone_raw, default_region"    \
                        " FROM omni_px_capture_claim($1)")                   \
     X(PX_APPLY,        "SELECT omni_px_capture_apply($1::bigint[],"         \

@@ -3,6 +3,7 @@
  * Event blocks from ring rows; see omni_blocks.h.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "omni_beacon.h"
@@ -17,6 +18,7 @@ static long omni_block_find(omni_blocks_t *bs, const char *key, size_t len,
     int add);
 static void omni_block_add_ev(omni_block_t *b, const char *ev, size_t len);
 static int omni_line_valid(const unsigned char *p, size_t len);
+static char *omni_put16(char *p, uint16_t v);
 static char *omni_put32(char *p, uint32_t v);
 static char *omni_put64(char *p, uint64_t v);
 
@@ -128,128 +130,129 @@ omni_blocks_parse(omni_blocks_t *bs, const char *in, size_t len, int verify)
 }
 
 
-/*
- * PostgreSQL's binary array: ndim, has-nulls, the element type, then for
- * its one dimension the length and lower bound, then each element as a
- * length and its bytes.  An empty array has no dimension.
- */
-#define OMNI_ARRAY_HEADER  20
-#define OMNI_OID_INT4      23
-#define OMNI_OID_TEXT      25
-#define OMNI_OID_TSTZ      1184
+int
+omni_blocks_set_tenant(omni_blocks_t *bs, const char *key, size_t len,
+    int64_t tenant_id)
+{
+    long  i;
+
+    i = omni_block_find(bs, key, len, 0);
+
+    if (i < 0) {
+        return -1;
+    }
+
+    bs->blocks[i].tenant_id = tenant_id;
+
+    return 0;
+}
 
 
 size_t
-omni_blocks_arrays(omni_blocks_t *bs, char *out, omni_blocks_arrays_t *a)
+omni_blocks_unknown_rows(const omni_blocks_t *bs)
 {
-    char          *p, *start;
-    size_t         i, k, n, size;
-    uint32_t       oid;
-    omni_block_t  *b;
+    size_t  i, n;
 
-    n = bs->nblocks;
+    n = 0;
 
-    size = 0;
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        a->len[k] = n ? OMNI_ARRAY_HEADER + 4 * n : 12;
-    }
-
-    for (i = 0; i < n; i++) {
-        b = &bs->blocks[i];
-
-        a->len[OMNI_BLOCKS_KEYS] += b->key_len;
-        a->len[OMNI_BLOCKS_FIRST_AT] += 8;
-        a->len[OMNI_BLOCKS_LAST_AT] += 8;
-        a->len[OMNI_BLOCKS_N] += 4;
-        a->len[OMNI_BLOCKS_EVS] += b->evs_len;
-        a->len[OMNI_BLOCKS_EVENTS] += b->bytes - 1;
-    }
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        a->at[k] = size;
-        size += a->len[k];
-    }
-
-    if (out == NULL) {
-        return size;
-    }
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        oid = (k == OMNI_BLOCKS_FIRST_AT || k == OMNI_BLOCKS_LAST_AT)
-              ? OMNI_OID_TSTZ
-              : (k == OMNI_BLOCKS_N) ? OMNI_OID_INT4 : OMNI_OID_TEXT;
-
-        start = out + a->at[k];
-
-        p = omni_put32(start, n ? 1 : 0);
-        p = omni_put32(p, 0);
-        p = omni_put32(p, oid);
-
-        if (n == 0) {
-            continue;
+    for (i = 0; i < bs->nblocks; i++) {
+        if (bs->blocks[i].tenant_id == 0) {
+            n += bs->blocks[i].rows;
         }
+    }
 
-        p = omni_put32(p, (uint32_t) n);
-        p = omni_put32(p, 1);
+    return n;
+}
 
-        for (i = 0; i < n; i++) {
-            b = &bs->blocks[i];
 
-            switch (k) {
+size_t
+omni_blocks_copy(omni_blocks_t *bs, char *out)
+{
+    size_t  size;
 
-            case OMNI_BLOCKS_KEYS:
-                p = omni_put32(p, (uint32_t) b->key_len);
-                memcpy(p, b->key, b->key_len);
-                p += b->key_len;
-                break;
+    size = omni_blocks_copy_layout(bs, out);
 
-            case OMNI_BLOCKS_FIRST_AT:
-                p = omni_put32(p, 8);
-                p = omni_put64(p, (uint64_t) ((b->first_ms - OMNI_PG_EPOCH_MS)
-                                              * 1000));
-                break;
-
-            case OMNI_BLOCKS_LAST_AT:
-                p = omni_put32(p, 8);
-                p = omni_put64(p, (uint64_t) ((b->last_ms - OMNI_PG_EPOCH_MS)
-                                              * 1000));
-                break;
-
-            case OMNI_BLOCKS_N:
-                p = omni_put32(p, 4);
-                p = omni_put32(p, (uint32_t) b->rows);
-                break;
-
-            case OMNI_BLOCKS_EVS:
-                p = omni_put32(p, (uint32_t) b->evs_len);
-                memcpy(p, b->evs, b->evs_len);
-                p += b->evs_len;
-                break;
-
-            default: /* OMNI_BLOCKS_EVENTS */
-                p = omni_put32(p, (uint32_t) (b->bytes - 1));
-
-                /* the lines go in at b->at, in the order they came */
-                b->at = (size_t) (p - out);
-                b->placed = 0;
-                p += b->bytes - 1;
-            }
-        }
+    if (out != NULL) {
+        omni_blocks_copy_lines(bs, out, 0, bs->nrows);
     }
 
     return size;
 }
 
 
+size_t
+omni_blocks_copy_layout(omni_blocks_t *bs, char *out)
+{
+    char          *p;
+    size_t         i, size;
+    omni_block_t  *b;
+
+    /* header, then per block: 6 fields, 4 fixed-size; the trailer */
+    size = 19 + 2;
+
+    for (i = 0; i < bs->nblocks; i++) {
+        b = &bs->blocks[i];
+
+        if (b->tenant_id != 0) {
+            size += 2 + 4 * 6 + 8 + 8 + 8 + 4 + b->evs_len + b->bytes - 1;
+        }
+    }
+
+    if (out == NULL) {
+        return size;
+    }
+
+    p = out;
+    memcpy(p, "PGCOPY\n\377\r\n\0", 11);
+    p = omni_put32(p + 11, 0);
+    p = omni_put32(p, 0);
+
+    for (i = 0; i < bs->nblocks; i++) {
+        b = &bs->blocks[i];
+
+        if (b->tenant_id == 0) {
+            continue;
+        }
+
+        p = omni_put16(p, 6);
+        p = omni_put32(p, 8);
+        p = omni_put64(p, (uint64_t) b->tenant_id);
+        p = omni_put32(p, 8);
+        p = omni_put64(p, (uint64_t) ((b->first_ms - OMNI_PG_EPOCH_MS) * 1000));
+        p = omni_put32(p, 8);
+        p = omni_put64(p, (uint64_t) ((b->last_ms - OMNI_PG_EPOCH_MS) * 1000));
+        p = omni_put32(p, 4);
+        p = omni_put32(p, (uint32_t) b->rows);
+        p = omni_put32(p, (uint32_t) b->evs_len);
+        memcpy(p, b->evs, b->evs_len);
+        p += b->evs_len;
+        p = omni_put32(p, (uint32_t) (b->bytes - 1));
+
+        /* the lines go in at b->at, in the order they came */
+        b->at = (size_t) (p - out);
+        b->placed = 0;
+        p += b->bytes - 1;
+    }
+
+    memcpy(p, "\xff\xff", 2);
+
+    return size;
+}
+
+
 void
-omni_blocks_lines(omni_blocks_t *bs, char *out, size_t first, size_t last)
+omni_blocks_copy_lines(omni_blocks_t *bs, char *out, size_t first,
+    size_t last)
 {
     size_t         i;
     omni_block_t  *b;
 
     for (i = first; i < last && i < bs->nrows; i++) {
         b = &bs->blocks[bs->rows[i].block];
+
+        if (b->tenant_id == 0) {
+            continue;
+        }
 
         if (b->placed++) {
             out[b->at++] = '\n';
@@ -264,6 +267,8 @@ omni_blocks_lines(omni_blocks_t *bs, char *out, size_t first, size_t last)
 size_t
 omni_blocks_captures(const omni_blocks_t *bs, char *out, size_t *n)
 {
+    int                      len;
+    char                     tenant[24];
     size_t                   i, size;
     const omni_block_t      *b;
     const omni_block_row_t  *row;
@@ -273,21 +278,22 @@ omni_blocks_captures(const omni_blocks_t *bs, char *out, size_t *n)
 
     for (i = 0; i < bs->nrows; i++) {
         row = &bs->rows[i];
+        b = &bs->blocks[row->block];
 
-        if (!row->capture) {
+        if (!row->capture || b->tenant_id == 0) {
             continue;
         }
 
-        b = &bs->blocks[row->block];
+        len = snprintf(tenant, sizeof(tenant), "%lld\t",
+                       (long long) b->tenant_id);
 
         if (out) {
-            memcpy(out + size, b->key, b->key_len);
-            out[size + b->key_len] = '\t';
-            memcpy(out + size + b->key_len + 1, row->line, row->len);
-            out[size + b->key_len + 1 + row->len] = '\n';
+            memcpy(out + size, tenant, (size_t) len);
+            memcpy(out + size + len, row->line, row->len);
+            out[size + len + row->len] = '\n';
         }
 
-        size += b->key_len + 1 + row->len + 1;
+        size += (size_t) len + row->len + 1;
         (*n)++;
     }
 
@@ -406,6 +412,16 @@ omni_line_valid(const unsigned char *p, size_t len)
     }
 
     return 1;
+}
+
+
+static char *
+omni_put16(char *p, uint16_t v)
+{
+    p[0] = (char) (v >> 8);
+    p[1] = (char) v;
+
+    return p + 2;
 }
 
 

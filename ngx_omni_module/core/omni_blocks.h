@@ -2,9 +2,9 @@
 /*
  * A batch of ring rows -> event blocks: the rows of one pixel key become
  * one block (one row of pixel_event_blocks), its events the JSON lines
- * joined by '\n'.  The drainer parses a batch, then writes the blocks as
- * the binary arrays that omni_px_store() takes (the database finds each
- * key's tenant) and the capture lines as text.  Pure C; the caller gives
+ * joined by '\n'.  The drainer parses a batch, asks the database which
+ * tenant each key names, then writes the blocks as PostgreSQL's binary
+ * COPY stream and the capture lines as text.  Pure C; the caller gives
  * all memory.
  */
 
@@ -22,12 +22,13 @@
 typedef struct {
     const char  *key;
     size_t       key_len;
+    int64_t      tenant_id;     /* set by the caller; 0: unknown key */
     int64_t      first_ms;
     int64_t      last_ms;
     size_t       rows;
     size_t       bytes;         /* the lines and their separators */
-    size_t       at;            /* where omni_blocks_lines() puts the next */
-    size_t       placed;        /* lines omni_blocks_lines() has put */
+    size_t       at;            /* where omni_blocks_copy() puts the next */
+    size_t       placed;        /* lines omni_blocks_copy() has put */
     size_t       last_ev;       /* offset of the last name added to evs */
     size_t       evs_len;
     char         evs[OMNI_BLOCKS_EVS_MAX];   /* "*" when too many */
@@ -65,38 +66,31 @@ typedef struct {
 int omni_blocks_parse(omni_blocks_t *bs, const char *in, size_t len,
     int verify);
 
-/* omni_px_store()'s arrays, in the order of its parameters */
-#define OMNI_BLOCKS_KEYS      0     /* text[] */
-#define OMNI_BLOCKS_FIRST_AT  1     /* timestamptz[] */
-#define OMNI_BLOCKS_LAST_AT   2     /* timestamptz[] */
-#define OMNI_BLOCKS_N         3     /* int4[] */
-#define OMNI_BLOCKS_EVS       4     /* text[] */
-#define OMNI_BLOCKS_EVENTS    5     /* text[] */
-#define OMNI_BLOCKS_ARRAYS    6
+/* the tenant of a key's block; -1 when the batch has no such key */
+int omni_blocks_set_tenant(omni_blocks_t *bs, const char *key, size_t len,
+    int64_t tenant_id);
 
-typedef struct {
-    size_t       at[OMNI_BLOCKS_ARRAYS];    /* where each begins in out */
-    size_t       len[OMNI_BLOCKS_ARRAYS];
-} omni_blocks_arrays_t;
+/* the rows of blocks whose key no tenant has */
+size_t omni_blocks_unknown_rows(const omni_blocks_t *bs);
 
 /*
- * The blocks as PostgreSQL binary arrays, one after another in out, with
- * room left in the last for the events' lines; size it first with
- * out == NULL (a fills either way).
+ * The binary COPY stream for (tenant_id, first_at, last_at, n, evs,
+ * events) of the blocks with a tenant; size it first with out == NULL.
  */
-size_t omni_blocks_arrays(omni_blocks_t *bs, char *out,
-    omni_blocks_arrays_t *a);
+size_t omni_blocks_copy(omni_blocks_t *bs, char *out);
 
 /*
- * The lines of rows [first, last) into the room omni_blocks_arrays() left
- * them, in row order: a caller may write them a slice at a time.
+ * The same stream in pieces, for a caller that writes it a slice at a
+ * time: the layout (headers, trailer, room for the lines; the size, as
+ * omni_blocks_copy), then the lines of rows [first, last), in row order.
  */
-void omni_blocks_lines(omni_blocks_t *bs, char *out, size_t first,
+size_t omni_blocks_copy_layout(omni_blocks_t *bs, char *out);
+void omni_blocks_copy_lines(omni_blocks_t *bs, char *out, size_t first,
     size_t last);
 
 /*
- * "KEY\tLINE\n" for each row to capture (a phone or email); size it first
- * with out == NULL.  *n gets how many.
+ * "TENANT\tLINE\n" for each row to capture (a phone or email) of a block
+ * with a tenant; size it first with out == NULL.  *n gets how many.
  */
 size_t omni_blocks_captures(const omni_blocks_t *bs, char *out, size_t *n);
 

@@ -29,7 +29,7 @@ static ngx_int_t ngx_omni_batch_run(ngx_omni_batch_t *b, ngx_uint_t rows);
 static ngx_int_t ngx_omni_batch_shape_setup(ngx_omni_batch_t *b);
 static ngx_int_t ngx_omni_batch_shape_rows(ngx_omni_batch_t *b,
     ngx_uint_t rows);
-static ngx_int_t ngx_omni_batch_shape_end(ngx_omni_batch_t *b);
+static ngx_int_t ngx_omni_batch_shape_keys(ngx_omni_batch_t *b);
 static ngx_int_t ngx_omni_batch_encode_rows(ngx_omni_batch_t *b,
     ngx_uint_t rows);
 #if (NGX_THREADS)
@@ -79,7 +79,9 @@ ngx_omni_batch_init(ngx_omni_batch_t *b, ngx_cycle_t *cycle, ngx_str_t *pool)
 
 
 /*
- * The batch's rows into blocks, one per pixel key.
+ * The batch's rows into blocks, one per pixel key, and the keys to ask
+ * the database about as a text[] literal (keys are [A-Za-z0-9_-], so
+ * quotes are all they need).
  */
 ngx_int_t
 ngx_omni_batch_shape(ngx_omni_batch_t *b, ngx_uint_t limit, ngx_uint_t verify,
@@ -97,6 +99,7 @@ ngx_omni_batch_shape(ngx_omni_batch_t *b, ngx_uint_t limit, ngx_uint_t verify,
     b->unknown = 0;
     b->malformed = 0;
     b->oldest_ms = 0;
+    b->copy.len = 0;
     b->taken = 0;
     ngx_str_set(&b->captures, "");
 
@@ -118,15 +121,21 @@ ngx_omni_batch_shape(ngx_omni_batch_t *b, ngx_uint_t limit, ngx_uint_t verify,
 }
 
 
-/* omni_px_store()'s arrays, and the captures */
+void
+ngx_omni_batch_set_tenant(ngx_omni_batch_t *b, u_char *key, size_t len,
+    int64_t tenant_id)
+{
+    (void) omni_blocks_set_tenant(&b->blocks, (char *) key, len, tenant_id);
+}
+
+
+/* the blocks of known keys, and their captures */
 ngx_int_t
 ngx_omni_batch_encode(ngx_omni_batch_t *b, ngx_omni_batch_done_pt done)
 {
-    u_char                *out;
-    size_t                 size, captures, n;
-    ngx_uint_t             k;
-    omni_blocks_t         *bs;
-    omni_blocks_arrays_t   a;
+    u_char         *out;
+    size_t          size, captures, n;
+    omni_blocks_t  *bs;
 
     if (b->running) {
         return NGX_ERROR;
@@ -134,7 +143,15 @@ ngx_omni_batch_encode(ngx_omni_batch_t *b, ngx_omni_batch_done_pt done)
 
     bs = &b->blocks;
 
-    size = omni_blocks_arrays(bs, NULL, &a);
+    b->unknown = omni_blocks_unknown_rows(bs);
+    b->rows = bs->nrows - b->unknown;
+    b->copy.len = 0;
+
+    if (b->rows == 0) {
+        return NGX_OK;
+    }
+
+    size = omni_blocks_copy_layout(bs, NULL);
     captures = omni_blocks_captures(bs, NULL, &n);
 
     out = ngx_omni_batch_buffer(b, NGX_OMNI_BATCH_MEM_OUT, size + captures);
@@ -142,20 +159,11 @@ ngx_omni_batch_encode(ngx_omni_batch_t *b, ngx_omni_batch_done_pt done)
         return NGX_ERROR;
     }
 
-    (void) omni_blocks_arrays(bs, (char *) out, &a);
-    b->out = out;
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        b->arrays[k].data = out + a.at[k];
-        b->arrays[k].len = a.len[k];
-    }
+    b->copy.data = out;
+    b->copy.len = omni_blocks_copy_layout(bs, (char *) out);
 
     b->captures.data = out + size;
     b->captures.len = captures;
-
-    if (bs->nrows == 0) {
-        return NGX_OK;
-    }
 
     b->job = NGX_OMNI_BATCH_ENCODE;
     b->next_row = 0;
@@ -400,14 +408,15 @@ ngx_omni_batch_shape_rows(ngx_omni_batch_t *b, ngx_uint_t rows)
         return NGX_AGAIN;
     }
 
-    return ngx_omni_batch_shape_end(b);
+    return ngx_omni_batch_shape_keys(b);
 }
 
 
 static ngx_int_t
-ngx_omni_batch_shape_end(ngx_omni_batch_t *b)
+ngx_omni_batch_shape_keys(ngx_omni_batch_t *b)
 {
-    size_t          i;
+    u_char         *p;
+    size_t          len, i;
     omni_blocks_t  *bs;
 
     bs = &b->blocks;
@@ -415,17 +424,43 @@ ngx_omni_batch_shape_end(ngx_omni_batch_t *b)
     b->malformed = bs->malformed;
     b->rows = bs->nrows;
 
+    len = 2;
+
     for (i = 0; i < bs->nblocks; i++) {
+        len += bs->blocks[i].key_len + 3;
+
         if (b->oldest_ms == 0 || bs->blocks[i].first_ms < b->oldest_ms) {
             b->oldest_ms = bs->blocks[i].first_ms;
         }
     }
 
+    p = ngx_omni_batch_buffer(b, NGX_OMNI_BATCH_MEM_KEYS, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->keys.data = p;
+    *p++ = '{';
+
+    for (i = 0; i < bs->nblocks; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        /* quoted: a key spelt "null" is not a NULL */
+        *p++ = '"';
+        p = ngx_cpymem(p, bs->blocks[i].key, bs->blocks[i].key_len);
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    b->keys.len = p - b->keys.data;
+
     return NGX_OK;
 }
 
 
-/* the next rows' lines into the events' array; the captures at the end */
+/* the next rows' lines into the COPY stream; the captures at the end */
 static ngx_int_t
 ngx_omni_batch_encode_rows(ngx_omni_batch_t *b, ngx_uint_t rows)
 {
@@ -437,7 +472,7 @@ ngx_omni_batch_encode_rows(ngx_omni_batch_t *b, ngx_uint_t rows)
     last = (rows >= bs->nrows - b->next_row) ? bs->nrows
                                              : b->next_row + rows;
 
-    omni_blocks_lines(bs, (char *) b->out, b->next_row, last);
+    omni_blocks_copy_lines(bs, (char *) b->copy.data, b->next_row, last);
     b->next_row = last;
 
     if (b->next_row < bs->nrows) {

@@ -1,6 +1,6 @@
 
 /*
- * A Pixel batch: ring rows turned into event blocks, one per pixel key
+ * A Pixel batch: ring rows turned into COPY blocks, one per pixel key
  * (core/omni_blocks), in memory kept from batch to batch.  The work runs
  * off the event loop: in an nginx thread pool, or where there is none in
  * slices, one a turn of the loop.
@@ -27,7 +27,8 @@ enum {
     NGX_OMNI_BATCH_MEM_ROWS,
     NGX_OMNI_BATCH_MEM_BLOCKS,
     NGX_OMNI_BATCH_MEM_SLOTS,
-    NGX_OMNI_BATCH_MEM_OUT,         /* the arrays, then the captures */
+    NGX_OMNI_BATCH_MEM_KEYS,
+    NGX_OMNI_BATCH_MEM_OUT,         /* the COPY stream, then the captures */
     NGX_OMNI_BATCH_MEM_N
 };
 
@@ -52,13 +53,12 @@ struct ngx_omni_batch_s {
 
     /* the batch shaped into blocks */
     omni_blocks_t         blocks;
-    size_t                unknown;       /* rows of keys no tenant has,
-                                            as the database answered */
+    size_t                unknown;       /* rows of keys no tenant has */
     size_t                malformed;     /* rows that are not ours */
     int64_t               oldest_ms;
-    u_char               *out;           /* the arrays' buffer */
-    ngx_str_t             arrays[OMNI_BLOCKS_ARRAYS];  /* omni_px_store()'s */
-    ngx_str_t             captures;      /* "KEY\tLINE\n"... */
+    ngx_str_t             keys;          /* {"key","key"} */
+    ngx_str_t             copy;          /* the binary COPY stream */
+    ngx_str_t             captures;      /* "TENANT\tLINE\n"... */
 
     size_t                taken;         /* bytes of the rows shaped */
 
@@ -94,16 +94,19 @@ ngx_int_t ngx_omni_batch_init(ngx_omni_batch_t *b, ngx_cycle_t *cycle,
 
 
 /*
- * The batch's first limit rows into blocks (taken: their bytes); verify
- * checks rows read back from a file as PostgreSQL would.  NGX_AGAIN:
- * done() is called when it is over (never from in here); NGX_OK: nothing
- * to do.
+ * The batch's first limit rows into blocks (taken: their bytes) and its
+ * keys into a text[] literal; verify checks rows read back from a file as
+ * PostgreSQL would.  NGX_AGAIN: done() is called when it is over (never
+ * from in here); NGX_OK: nothing to do.
  */
 ngx_int_t ngx_omni_batch_shape(ngx_omni_batch_t *b, ngx_uint_t limit,
     ngx_uint_t verify, ngx_omni_batch_done_pt done);
+/* the tenant of a key, as the database answered */
+void ngx_omni_batch_set_tenant(ngx_omni_batch_t *b, u_char *key, size_t len,
+    int64_t tenant_id);
 /*
- * Then omni_px_store()'s arrays (empty ones when no row is ours) and the
- * captures; the same answers as ngx_omni_batch_shape().
+ * After the tenants: the COPY stream and the captures of known keys; the
+ * same answers as ngx_omni_batch_shape().
  */
 ngx_int_t ngx_omni_batch_encode(ngx_omni_batch_t *b,
     ngx_omni_batch_done_pt done);

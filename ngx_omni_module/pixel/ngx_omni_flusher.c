@@ -2,22 +2,19 @@
 /*
  * The Pixel flusher: a job of the runner, one process per host (the
  * job's lease holder), moves beacons from the ring to PostgreSQL, a batch
- * per slice and a batch in one statement:
+ * per transaction and a transaction per slice:
  *
- *   omni_px_store(source, from, to, the blocks' arrays, captures)
- *       -> drained, stale, unknown rows, captured
+ *   BEGIN; omni_px_ring_lock(source) -> drained;
+ *   omni_px_keys(the batch's pixel keys) -> their tenants;
+ *   COPY pixel_event_blocks FROM STDIN (FORMAT binary)   (a block a key);
+ *   omni_px_stored(source, end, captures); COMMIT
  *
- * The rows past what the source's ledger had, as far as the drainer
- * knows, become one block per pixel key (ngx_omni_batch) in a thread;
- * the statement locks the source's ledger row, stores the blocks of known
- * keys and moves the ledger to the batch's end, all or nothing, so a
- * batch retried after a crash is neither lost nor stored twice.  When the
- * ledger is past the batch's start (a crash after a commit), it stores
- * nothing and answers stale with the ledger's position: the batch is
- * taken again from there.  While PostgreSQL is away the ring is written
- * to spool files (ngx_omni_spool); replaying one is the same statement
- * with the same source, so it too skips what the database already has.
- * Spool files replay first.
+ * The rows past drained become one block per pixel key (ngx_omni_batch).
+ * The source's drained position is committed with its rows, so a batch
+ * retried after a crash is neither lost nor stored twice.  While
+ * PostgreSQL is away the ring is written to spool files (ngx_omni_spool);
+ * replaying one is the same transaction with the same source, so it too
+ * skips what the database already has.  Spool files replay first.
  */
 
 #include "ngx_omni_module.h"
@@ -33,18 +30,24 @@
 
 
 /*
- * The state names the answer awaited: of the batch's assembly (SHAPE,
- * ENCODE), which runs off the event loop, or of PostgreSQL (STORE).
+ * The state names the answer awaited: of PostgreSQL, or of the batch's
+ * assembly (SHAPE, ENCODE), which runs off the event loop.
  */
 #define NGX_OMNI_FLUSHER_IDLE     0
-#define NGX_OMNI_FLUSHER_SHAPE    1
-#define NGX_OMNI_FLUSHER_ENCODE   2
-#define NGX_OMNI_FLUSHER_STORE    3
+#define NGX_OMNI_FLUSHER_BEGIN    1
+#define NGX_OMNI_FLUSHER_LOCK     2
+#define NGX_OMNI_FLUSHER_SHAPE    3
+#define NGX_OMNI_FLUSHER_KEYS     4
+#define NGX_OMNI_FLUSHER_ENCODE   5
+#define NGX_OMNI_FLUSHER_COPY     6
+#define NGX_OMNI_FLUSHER_DATA     7
+#define NGX_OMNI_FLUSHER_STORED   8
+#define NGX_OMNI_FLUSHER_COMMIT   9
+#define NGX_OMNI_FLUSHER_ROLLBACK 10
 
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
-#define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a statement, and a thread */
+#define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a handful of statements */
 #define NGX_OMNI_FLUSHER_BACKOFF_MAX  5000
-#define NGX_OMNI_FLUSHER_RATE_WINDOW  1000      /* ms, at most */
 
 
 typedef struct {
@@ -52,6 +55,7 @@ typedef struct {
     ngx_uint_t              state;
     ngx_uint_t              up;
     ngx_msec_t              down_since;
+    ngx_int_t               result;        /* the slice's, after ROLLBACK */
 
     /*
      * PostgreSQL refused a batch's data (SQLSTATE class 22 or 23): the
@@ -62,10 +66,6 @@ typedef struct {
     ngx_uint_t              cap;           /* rows a batch; 0: no cap */
     ngx_uint_t              refused;       /* the last failure was the data */
 
-    /* the ledger's position of a source, as its last answer said */
-    u_char                  known_source[96];
-    uint64_t                known_drained;
-
     /* the batch in flight */
     u_char                  source[96];
     uint64_t                from;          /* position of the first byte */
@@ -74,12 +74,9 @@ typedef struct {
     ngx_omni_spool_file_t   file;
     ngx_omni_batch_t        batch;
 
-    /*
-     * The beacons' rate is read over at least a window: the ring's head
-     * at the start of the last window and of the one before.
-     */
-    uint64_t                window_head[2];
-    ngx_msec_t              window_at[2];
+    /* the ring's head when the last rest was chosen, and when */
+    uint64_t                paced_head;
+    ngx_msec_t              paced_at;
 } ngx_omni_flusher_t;
 
 
@@ -90,12 +87,12 @@ static void ngx_omni_flusher_gauges(uint64_t *ring_used,
 static void ngx_omni_flusher_ready(ngx_omni_pg_conn_t *pc, void *data);
 static void ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data);
 static ngx_int_t ngx_omni_flusher_start(void);
+static void ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res);
 static void ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc);
-static ngx_int_t ngx_omni_flusher_store(void);
-static void ngx_omni_flusher_stored(void *data, ngx_int_t rc, PGresult *res);
 static ngx_uint_t ngx_omni_flusher_limit(void);
-static ngx_int_t ngx_omni_flusher_take(void);
+static ngx_int_t ngx_omni_flusher_take(uint64_t drained);
 static void ngx_omni_flusher_take_ring(uint64_t drained);
+static void ngx_omni_flusher_tenants(PGresult *res);
 static void ngx_omni_flusher_done(ngx_uint_t ok);
 static ngx_int_t ngx_omni_flusher_pace(void);
 static void ngx_omni_flusher_end(ngx_int_t rc);
@@ -136,7 +133,8 @@ ngx_omni_flusher_init_module(ngx_cycle_t *cycle)
 
 #if (NGX_DEBUG)
 static const char  *ngx_omni_flusher_states[] = {
-    "idle", "shape", "encode", "store"
+    "idle", "begin", "lock", "shape", "keys", "encode", "copy", "data",
+    "stored", "commit", "rollback"
 };
 #endif
 
@@ -301,7 +299,7 @@ ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
         return;
     }
 
-    /* a statement out fails, and its answer ends the slice */
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
 }
 
 
@@ -312,17 +310,14 @@ ngx_omni_flusher_lost(ngx_omni_pg_conn_t *pc, void *data)
 static ngx_int_t
 ngx_omni_flusher_start(void)
 {
-    ngx_int_t            rc;
-    uint64_t             tail, head;
-    ngx_omni_flusher_t  *f;
+    ngx_int_t  rc;
+    uint64_t   tail, head;
 
-    f = &ngx_omni_flusher;
-
-    if (f->state != NGX_OMNI_FLUSHER_IDLE) {
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_IDLE) {
         return NGX_ERROR;
     }
 
-    if (f->batch.running || ngx_omni_spool_busy()) {
+    if (ngx_omni_flusher.batch.running || ngx_omni_spool_busy()) {
         /*
          * a batch given up (its link lost) still assembling, or the ring
          * on its way to a spool file: the next slice
@@ -330,12 +325,13 @@ ngx_omni_flusher_start(void)
         return NGX_OK;
     }
 
-    f->from_file = 0;
-    f->refused = 0;
+    ngx_omni_flusher.from_file = 0;
+    ngx_omni_flusher.refused = 0;
 
-    if (ngx_omni_spool_next(&f->file) == NGX_OK) {
-        f->from_file = 1;
-        ngx_cpystrn(f->source, f->file.source, sizeof(f->source));
+    if (ngx_omni_spool_next(&ngx_omni_flusher.file) == NGX_OK) {
+        ngx_omni_flusher.from_file = 1;
+        ngx_cpystrn(ngx_omni_flusher.source, ngx_omni_flusher.file.source,
+                    sizeof(ngx_omni_flusher.source));
 
     } else {
         ngx_omni_ring_range(&tail, &head);
@@ -344,142 +340,45 @@ ngx_omni_flusher_start(void)
             return ngx_omni_flusher_pace();
         }
 
-        (void) ngx_sprintf(f->source, "ring:%016xL%Z", ngx_omni_ring_epoch());
+        (void) ngx_sprintf(ngx_omni_flusher.source, "ring:%016xL%Z",
+                           ngx_omni_ring_epoch());
     }
 
-    if (ngx_omni_flusher_take() != NGX_OK) {
+    ngx_omni_flusher.state = NGX_OMNI_FLUSHER_BEGIN;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: idle -> begin, source \"%s\"",
+                   ngx_omni_flusher.source);
+
+    rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "BEGIN",
+                                 ngx_omni_flusher_step, NULL);
+    if (rc != NGX_OK) {
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_IDLE;
         return NGX_ERROR;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "omni flusher: idle -> shape, batch taken from \"%s\": "
-                   "[%uL, %uL)", f->source, f->from, f->to);
-
-    f->state = NGX_OMNI_FLUSHER_SHAPE;
-
-    rc = ngx_omni_batch_shape(&f->batch, ngx_omni_flusher_limit(),
-                              f->from_file, ngx_omni_flusher_assembled);
-    if (rc != NGX_AGAIN) {
-        ngx_omni_flusher_assembled(&f->batch, rc);
     }
 
     return NGX_DONE;
 }
 
 
-/* the batch's assembly is over, in a thread or in slices */
 static void
-ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc)
+ngx_omni_flusher_step(void *data, ngx_int_t rc, PGresult *res)
 {
-    ngx_omni_flusher_t  *f;
-
-    f = &ngx_omni_flusher;
-
-    if (f->state != NGX_OMNI_FLUSHER_SHAPE
-        && f->state != NGX_OMNI_FLUSHER_ENCODE)
-    {
-        /* the link was lost meanwhile: the batch was given up */
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "omni flusher: %s answered %i",
-                   ngx_omni_flusher_states[f->state], rc);
-
-    if (rc != NGX_OK) {
-        ngx_omni_flusher_done(0);
-        return;
-    }
-
-    if (f->state == NGX_OMNI_FLUSHER_SHAPE) {
-        if (!f->from_file && b->nchunks) {
-            /* the rows shaped, at most omni_pixel_flush_batch */
-            f->to = f->from + b->taken;
-            b->nchunks = ngx_omni_ring_chunks(f->from, &f->to, b->chunks);
-        }
-
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "omni flusher: batch shaped: %ui rows, %uz blocks, "
-                       "to %uL", b->rows, b->blocks.nblocks, f->to);
-
-        f->state = NGX_OMNI_FLUSHER_ENCODE;
-
-        rc = ngx_omni_batch_encode(b, ngx_omni_flusher_assembled);
-        if (rc != NGX_AGAIN) {
-            ngx_omni_flusher_assembled(b, rc);
-        }
-
-        return;
-    }
-
-    if (ngx_omni_flusher_store() != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "omni: pixel batch could not be sent");
-        ngx_omni_flusher_done(0);
-    }
-}
-
-
-/* the batch, its ledger and its captures, in one statement */
-static ngx_int_t
-ngx_omni_flusher_store(void)
-{
-    u_char               from[NGX_INT64_LEN + 1], to[NGX_INT64_LEN + 1];
-    ngx_str_t            params[4 + OMNI_BLOCKS_ARRAYS];
-    ngx_uint_t           k, binary;
-    ngx_omni_batch_t    *b;
-    ngx_omni_flusher_t  *f;
-
-    f = &ngx_omni_flusher;
-    b = &f->batch;
-
-    f->state = NGX_OMNI_FLUSHER_STORE;
-
-    params[0].data = f->source;
-    params[0].len = ngx_strlen(f->source);
-    params[1].data = from;
-    params[1].len = ngx_sprintf(from, "%uL", f->from) - from;
-    params[2].data = to;
-    params[2].len = ngx_sprintf(to, "%uL", ngx_omni_flusher_stored_to())
-                    - to;
-
-    binary = 0;
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        params[3 + k] = b->arrays[k];
-        binary |= (ngx_uint_t) 1 << (3 + k);
-    }
-
-    params[3 + OMNI_BLOCKS_ARRAYS] = b->captures;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "omni flusher: encode -> store, %uz bytes of arrays",
-                   b->arrays[OMNI_BLOCKS_EVENTS].data
-                   + b->arrays[OMNI_BLOCKS_EVENTS].len - b->out);
-
-    return ngx_omni_pg_conn_prepared(f->pc, NGX_OMNI_STMT_PX_STORE,
-                                     4 + OMNI_BLOCKS_ARRAYS, params, binary,
-                                     ngx_omni_flusher_stored, NULL);
-}
-
-
-static void
-ngx_omni_flusher_stored(void *data, ngx_int_t rc, PGresult *res)
-{
-    char                *v;
-    uint64_t             drained;
-    ngx_omni_batch_t    *b;
-    ngx_omni_flusher_t  *f;
+    char              *v;
+    uint64_t           drained;
+    ngx_str_t          params[3];
+    u_char             pos[NGX_INT64_LEN + 1];
+    ngx_omni_batch_t  *b;
 
     (void) data;
 
-    f = &ngx_omni_flusher;
-    b = &f->batch;
+    b = &ngx_omni_flusher.batch;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "omni flusher: store answered %i", rc);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: %s answered %i",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state], rc);
 
-    if (rc != NGX_OK || PQntuples(res) != 1 || PQnfields(res) != 4) {
+    if (rc != NGX_OK) {
         if (res) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "omni: pixel batch failed: %s",
@@ -487,46 +386,176 @@ ngx_omni_flusher_stored(void *data, ngx_int_t rc, PGresult *res)
 
             /* a data exception or a constraint: retrying won't help */
             v = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            f->refused = v && (ngx_strncmp(v, "22", 2) == 0
-                               || ngx_strncmp(v, "23", 2) == 0);
+            ngx_omni_flusher.refused = v && (ngx_strncmp(v, "22", 2) == 0
+                                             || ngx_strncmp(v, "23", 2) == 0);
         }
 
         ngx_omni_flusher_done(0);
         return;
     }
 
-    v = PQgetvalue(res, 0, 0);
-    drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
+    switch (ngx_omni_flusher.state) {
 
-    if (PQgetvalue(res, 0, 1)[0] == 't') {
-        /* the ledger is past the batch's start: again from there */
+    case NGX_OMNI_FLUSHER_BEGIN:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_LOCK;
+
+        params[0].data = ngx_omni_flusher.source;
+        params[0].len = ngx_strlen(ngx_omni_flusher.source);
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_RING_LOCK, 1, params,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_LOCK:
+        v = PQgetvalue(res, 0, 0);
+        drained = (uint64_t) ngx_atoof((u_char *) v, ngx_strlen(v));
+
+        if (ngx_omni_flusher_take(drained) != NGX_OK) {
+            ngx_omni_flusher_done(0);
+            return;
+        }
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "omni flusher: batch taken from \"%s\": [%uL, %uL) "
+                       "past drained %uL", ngx_omni_flusher.source,
+                       ngx_omni_flusher.from, ngx_omni_flusher.to, drained);
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_SHAPE;
+
+        rc = ngx_omni_batch_shape(b, ngx_omni_flusher_limit(),
+                                  ngx_omni_flusher.from_file,
+                                  ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
+        }
+
+        return;
+
+    case NGX_OMNI_FLUSHER_SHAPE:
+        if (!ngx_omni_flusher.from_file && b->nchunks) {
+            /* the rows shaped, at most omni_pixel_flush_batch */
+            ngx_omni_flusher.to = ngx_omni_flusher.from + b->taken;
+            b->nchunks = ngx_omni_ring_chunks(ngx_omni_flusher.from,
+                                              &ngx_omni_flusher.to,
+                                              b->chunks);
+        }
+
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "omni flusher: \"%s\" is stored up to %uL, "
-                       "past %uL: the batch again", f->source, drained,
-                       f->from);
+                       "omni flusher: batch shaped: %ui rows, %uz blocks, "
+                       "to %uL", b->rows, b->blocks.nblocks,
+                       ngx_omni_flusher.to);
 
-        ngx_cpystrn(f->known_source, f->source, sizeof(f->known_source));
-        f->known_drained = drained;
+        if (b->blocks.nblocks == 0) {
+            /* the database has all of it already, or none of it is ours */
+            ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+            ngx_omni_flusher_step(NULL, NGX_OK, NULL);
+            return;
+        }
 
-        ngx_omni_flusher_end(NGX_AGAIN);
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_KEYS;
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_KEYS, 1, &b->keys,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_KEYS:
+        ngx_omni_flusher_tenants(res);
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_ENCODE;
+
+        rc = ngx_omni_batch_encode(b, ngx_omni_flusher_assembled);
+        if (rc != NGX_AGAIN) {
+            ngx_omni_flusher_step(NULL, rc, NULL);
+        }
+
+        return;
+
+    case NGX_OMNI_FLUSHER_ENCODE:
+        if (b->copy.len == 0) {
+            ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+            ngx_omni_flusher_step(NULL, NGX_OK, NULL);
+            return;
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_COPY;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc,
+                 "COPY pixel_event_blocks (tenant_id, first_at, last_at, n, "
+                 "evs, events) FROM STDIN (FORMAT binary)",
+                 ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_COPY:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_DATA;
+        rc = ngx_omni_pg_conn_copy(ngx_omni_flusher.pc, &b->copy, 1,
+                                   ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_DATA:
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_STORED;
+
+        params[0].data = ngx_omni_flusher.source;
+        params[0].len = ngx_strlen(ngx_omni_flusher.source);
+        params[1].data = pos;
+        params[1].len = ngx_sprintf(pos, "%uL", ngx_omni_flusher_stored_to())
+                        - pos;
+        params[2] = b->captures;
+
+        rc = ngx_omni_pg_conn_prepared(ngx_omni_flusher.pc,
+                                       NGX_OMNI_STMT_PX_STORED, 3, params,
+                                       ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_STORED:
+        v = PQgetvalue(res, 0, 0);
+
+        if (ngx_atoi((u_char *) v, ngx_strlen(v)) > 0) {
+            ngx_omni_capture_wake();
+        }
+
+        ngx_omni_flusher.state = NGX_OMNI_FLUSHER_COMMIT;
+        rc = ngx_omni_pg_conn_simple(ngx_omni_flusher.pc, "COMMIT",
+                                     ngx_omni_flusher_step, NULL);
+        break;
+
+    case NGX_OMNI_FLUSHER_COMMIT:
+        ngx_omni_flusher_done(1);
+        return;
+
+    case NGX_OMNI_FLUSHER_ROLLBACK:
+    default:
+        ngx_omni_flusher_end(ngx_omni_flusher.result);
         return;
     }
 
-    /* the next batch of a spool file starts here */
-    ngx_cpystrn(f->known_source, f->source, sizeof(f->known_source));
-    f->known_drained = drained;
-
-    v = PQgetvalue(res, 0, 2);
-    b->unknown = (size_t) ngx_atoof((u_char *) v, ngx_strlen(v));
-    b->rows -= ngx_min(b->rows, b->unknown);
-
-    v = PQgetvalue(res, 0, 3);
-
-    if (ngx_atoi((u_char *) v, ngx_strlen(v)) > 0) {
-        ngx_omni_capture_wake();
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "omni: pixel batch step %ui could not be sent",
+                      ngx_omni_flusher.state);
+        ngx_omni_flusher_done(0);
+        return;
     }
 
-    ngx_omni_flusher_done(1);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "omni flusher: -> %s",
+                   ngx_omni_flusher_states[ngx_omni_flusher.state]);
+}
+
+
+/* the batch's assembly is over, in a thread or in slices */
+static void
+ngx_omni_flusher_assembled(ngx_omni_batch_t *b, ngx_int_t rc)
+{
+    (void) b;
+
+    if (ngx_omni_flusher.state != NGX_OMNI_FLUSHER_SHAPE
+        && ngx_omni_flusher.state != NGX_OMNI_FLUSHER_ENCODE)
+    {
+        /* the link was lost meanwhile: the batch was given up */
+        return;
+    }
+
+    ngx_omni_flusher_step(NULL, rc, NULL);
 }
 
 
@@ -547,20 +576,16 @@ ngx_omni_flusher_limit(void)
 
 
 /*
- * The bytes of this batch, past what the database has as far as the
- * drainer knows: from the ring (cut to the limit when shaped), or from
- * the spool file being replayed.
+ * The bytes of this batch, past what the database already has: from the
+ * ring (cut to the limit when shaped), or from the spool file being
+ * replayed.
  */
 static ngx_int_t
-ngx_omni_flusher_take(void)
+ngx_omni_flusher_take(uint64_t drained)
 {
-    uint64_t             drained;
     ngx_omni_flusher_t  *f;
 
     f = &ngx_omni_flusher;
-
-    drained = (ngx_strcmp(f->known_source, f->source) == 0)
-              ? f->known_drained : 0;
 
     if (!f->from_file) {
         ngx_omni_flusher_take_ring(drained);
@@ -603,6 +628,26 @@ ngx_omni_flusher_take_ring(uint64_t drained)
 }
 
 
+/* omni_px_keys() answered: the tenant of each key the batch has */
+static void
+ngx_omni_flusher_tenants(PGresult *res)
+{
+    int                i;
+    char              *key;
+    ngx_omni_batch_t  *b;
+
+    b = &ngx_omni_flusher.batch;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        key = PQgetvalue(res, i, 0);
+
+        ngx_omni_batch_set_tenant(b, (u_char *) key, ngx_strlen(key),
+                                  ngx_atoof((u_char *) PQgetvalue(res, i, 1),
+                                            PQgetlength(res, i, 1)));
+    }
+}
+
+
 static void
 ngx_omni_flusher_done(ngx_uint_t ok)
 {
@@ -620,30 +665,48 @@ ngx_omni_flusher_done(ngx_uint_t ok)
                        ngx_omni_flusher_states[f->state],
                        f->refused ? ", data refused" : "");
 
-        if (!f->refused) {
-            ngx_omni_flusher_end(NGX_ERROR);
-            return;
-        }
+        if (f->state == NGX_OMNI_FLUSHER_ROLLBACK) {
+            /* the ROLLBACK failed as well: the link is in trouble */
+            f->result = NGX_ERROR;
 
-        /*
-         * Not PostgreSQL's trouble but a row's: the next batch, half this
-         * one, goes at once; a single row goes aside.  A disk that can't
-         * take it backs off instead.
-         */
-        f->refused = 0;
+        } else if (f->refused) {
+            /*
+             * Not PostgreSQL's trouble but a row's: the next batch, half
+             * this one, goes at once; a single row goes aside.  A disk
+             * that can't take it backs off instead.
+             */
+            f->refused = 0;
+            f->result = NGX_AGAIN;
 
-        if (b->rows > 1) {
-            f->cap = b->rows / 2;
+            if (b->rows > 1) {
+                f->cap = b->rows / 2;
 
-        } else if (ngx_omni_flusher_set_aside() == NGX_OK) {
-            f->cap = 0;
+            } else if (ngx_omni_flusher_set_aside() == NGX_OK) {
+                f->cap = 0;
+
+            } else {
+                f->result = NGX_ERROR;
+            }
 
         } else {
-            ngx_omni_flusher_end(NGX_ERROR);
-            return;
+            f->result = NGX_ERROR;
         }
 
-        ngx_omni_flusher_end(NGX_AGAIN);
+        if (f->up && f->state != NGX_OMNI_FLUSHER_IDLE
+            && f->state != NGX_OMNI_FLUSHER_ROLLBACK)
+        {
+            /* set first: the answer may come before the call returns */
+            f->state = NGX_OMNI_FLUSHER_ROLLBACK;
+
+            if (ngx_omni_pg_conn_simple(f->pc, "ROLLBACK",
+                                        ngx_omni_flusher_step, NULL)
+                == NGX_OK)
+            {
+                return;
+            }
+        }
+
+        ngx_omni_flusher_end(f->result);
         return;
     }
 
@@ -698,20 +761,19 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
 /*
  * When the ring's next batch is due: at once if omni_pixel_flush_bytes
- * wait, else after a rest until about that much has come, at the rate
- * beacons came over the last window or two (a second, or the interval if
- * shorter), and at most omni_pixel_flush_interval.  Under load a batch
- * goes every few milliseconds and each is a short piece of PostgreSQL's
- * work; one large batch an interval would be one long piece, and where
- * PostgreSQL shares the cores with nginx that is time the workers wait
- * for a core.  A ring quiet for a window rests the interval: a batch
- * costs a statement whatever its size.
+ * wait, else after a rest until about that much has come at the rate
+ * beacons came since the last rest, and at most omni_pixel_flush_interval.
+ * Under load a batch goes every few milliseconds and each is a short
+ * piece of PostgreSQL's work; one large batch an interval would be one
+ * long piece, and where PostgreSQL shares the cores with nginx that is
+ * time the workers wait for a core.  A quiet ring rests the interval:
+ * a batch costs a few statements and a commit whatever its size.
  */
 static ngx_int_t
 ngx_omni_flusher_pace(void)
 {
     uint64_t             tail, head, waiting, came, budget, rest;
-    ngx_msec_t           now, window, interval;
+    ngx_msec_t           now, span, interval;
     ngx_omni_flusher_t  *f;
 
     f = &ngx_omni_flusher;
@@ -721,18 +783,7 @@ ngx_omni_flusher_pace(void)
     now = ngx_current_msec;
     budget = ngx_omni_flusher_conf->flush_bytes;
     interval = ngx_omni_flusher_conf->flush_interval;
-    window = ngx_min(interval, NGX_OMNI_FLUSHER_RATE_WINDOW);
     waiting = head - tail;
-
-    if (f->window_at[1] == 0 || head < f->window_head[1]
-        || now - f->window_at[1] >= window)
-    {
-        /* a window over (or a new ring): the next one begins */
-        f->window_head[0] = f->window_at[1] ? f->window_head[1] : head;
-        f->window_at[0] = f->window_at[1] ? f->window_at[1] : now;
-        f->window_head[1] = head;
-        f->window_at[1] = now;
-    }
 
     if (waiting >= budget) {
         return NGX_AGAIN;
@@ -740,11 +791,14 @@ ngx_omni_flusher_pace(void)
 
     rest = interval;
 
-    if (head > f->window_head[0] && now > f->window_at[0]) {
-        came = head - f->window_head[0];
-        rest = ngx_min((budget - waiting) * (now - f->window_at[0]) / came,
-                       rest);
+    if (f->paced_at && head > f->paced_head) {
+        came = head - f->paced_head;
+        span = ngx_max(now - f->paced_at, 1);
+        rest = ngx_min((budget - waiting) * span / came, rest);
     }
+
+    f->paced_head = head;
+    f->paced_at = now;
 
     ngx_omni_flusher_job.interval = ngx_max((ngx_msec_t) rest, 1);
 

@@ -1,8 +1,8 @@
 
 /*
- * Event blocks: a batch of ring rows becomes one block per pixel key, as
- * the binary arrays omni_px_store() takes; rows that are not ours are
- * counted, never sent.
+ * Event blocks: a batch of ring rows becomes one block per pixel key, in
+ * PostgreSQL's binary COPY layout; rows that are not ours are counted,
+ * never sent.
  */
 
 #include <stdarg.h>
@@ -85,116 +85,58 @@ rows_group_by_key_in_order(void **state)
 }
 
 
-/* one array's header: one dimension of n from 1, no NULLs, this type */
-static const char *
-array_header(const char *p, uint32_t oid, uint32_t n)
-{
-    assert_int_equal(get(p, 4), 1);
-    assert_int_equal(get(p + 4, 4), 0);
-    assert_int_equal(get(p + 8, 4), oid);
-    assert_int_equal(get(p + 12, 4), n);
-    assert_int_equal(get(p + 16, 4), 1);
-
-    return p + 20;
-}
-
-
 static void
-the_arrays_are_binary_arrays(void **state)
+the_copy_stream_is_binary_copy(void **state)
 {
-    char                  out[2048];
-    const char           *p;
-    size_t                size, len, n;
-    omni_blocks_t         bs;
-    omni_blocks_arrays_t  a;
+    char           out[2048];
+    const char    *p;
+    size_t         size, len, n;
+    omni_blocks_t  bs;
 
     (void) state;
 
     bs = batch();
     assert_int_equal(omni_blocks_parse(&bs, two_keys, sizeof(two_keys) - 1, 0),
                      0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyA", 4, 7), 0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyC", 4, 8), -1);
+    assert_int_equal(blocks[0].tenant_id, 7);    /* keyB: no tenant */
 
-    size = omni_blocks_arrays(&bs, NULL, &a);
+    assert_int_equal(omni_blocks_unknown_rows(&bs), 1);
+
+    size = omni_blocks_copy(&bs, NULL);
     assert_true(size < sizeof(out));
-    assert_int_equal(omni_blocks_arrays(&bs, out, &a), size);
-    omni_blocks_lines(&bs, out, 0, bs.nrows);
+    assert_int_equal(omni_blocks_copy(&bs, out), size);
 
-    /* one after another, the last ending the whole */
-    assert_int_equal(a.at[OMNI_BLOCKS_KEYS], 0);
-    assert_int_equal(a.at[OMNI_BLOCKS_EVENTS] + a.len[OMNI_BLOCKS_EVENTS],
-                     size);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_KEYS], 25, 2);
-    assert_int_equal(get(p, 4), 4);
-    assert_memory_equal(p + 4, "keyA", 4);
-    assert_int_equal(get(p + 8, 4), 4);
-    assert_memory_equal(p + 12, "keyB", 4);
-    assert_ptr_equal(p + 16, out + a.at[OMNI_BLOCKS_FIRST_AT]);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_FIRST_AT], 1184, 2);
-    assert_int_equal(get(p, 4), 8);
-    assert_int_equal(get(p + 4, 8), 1000);      /* µs after 2000-01-01 */
-    assert_int_equal(get(p + 16, 8), 5000);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_LAST_AT], 1184, 2);
-    assert_int_equal(get(p + 4, 8), 3000);
-    assert_int_equal(get(p + 16, 8), 5000);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_N], 23, 2);
-    assert_int_equal(get(p, 4), 4);
-    assert_int_equal(get(p + 4, 4), 3);
-    assert_int_equal(get(p + 12, 4), 1);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_EVS], 25, 2);
-    len = get(p, 4);
-    assert_memory_equal(p + 4, "pageview cart", len);
-    p += 4 + len;
-    assert_int_equal(get(p, 4), 6);
-    assert_memory_equal(p + 4, "signup", 6);
-
-    p = array_header(out + a.at[OMNI_BLOCKS_EVENTS], 25, 2);
+    assert_memory_equal(out, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
+    p = out + 19;
+    assert_int_equal(get(p, 2), 6);
+    assert_int_equal(get(p + 2, 4), 8);
+    assert_int_equal(get(p + 6, 8), 7);
+    assert_int_equal(get(p + 14, 4), 8);
+    assert_int_equal(get(p + 18, 8), 1000);      /* µs after 2000-01-01 */
+    assert_int_equal(get(p + 30, 8), 3000);
+    assert_int_equal(get(p + 42, 4), 3);
+    len = get(p + 46, 4);
+    assert_memory_equal(p + 50, "pageview cart", len);
+    p += 50 + len;
     len = get(p, 4);
     p += 4;
     assert_memory_equal(p, "{\"t\":946684800001,\"ev\":\"pageview\","
                            "\"vid\":\"v1\"}\n{\"t\":946684800003,", 56);
     assert_int_equal(p[len - 1], '}');
-    p += len;
-    len = get(p, 4);
-    assert_memory_equal(p + 4, "{\"t\":946684800005,\"ev\":\"signup\"", 31);
-    assert_ptr_equal(p + 4 + len, out + size);
+    assert_int_equal(get(p + len, 2), 0xffff);
+    assert_ptr_equal(p + len + 2, out + size);
 
-    /* the capture, by key: the database knows the tenant */
+    /* the capture of keyB is not sent: no tenant */
+    assert_int_equal(omni_blocks_captures(&bs, NULL, &n), 0);
+    assert_int_equal(n, 0);
+
+    blocks[1].tenant_id = 9;
     size = omni_blocks_captures(&bs, out, &n);
     assert_int_equal(n, 1);
-    assert_memory_equal(out, "keyB\t{\"t\":946684800005,", 23);
+    assert_memory_equal(out, "9\t{\"t\":946684800005,", 20);
     assert_int_equal(out[size - 1], '\n');
-    assert_int_equal(omni_blocks_captures(&bs, NULL, &n), size);
-}
-
-
-/* no blocks (every row malformed): empty arrays, the ledger still moves */
-static void
-no_blocks_are_empty_arrays(void **state)
-{
-    char                  out[128];
-    size_t                size, k;
-    omni_blocks_t         bs;
-    omni_blocks_arrays_t  a;
-
-    (void) state;
-
-    bs = batch();
-    assert_int_equal(omni_blocks_parse(&bs, "junk\n", 5, 0), 0);
-    assert_int_equal(bs.nblocks, 0);
-
-    size = omni_blocks_arrays(&bs, out, &a);
-    assert_int_equal(size, 6 * 12);
-
-    for (k = 0; k < OMNI_BLOCKS_ARRAYS; k++) {
-        assert_int_equal(get(out + a.at[k], 4), 0);     /* no dimension */
-    }
-
-    assert_int_equal(get(out + a.at[OMNI_BLOCKS_N] + 8, 4), 23);
 }
 
 
@@ -266,20 +208,20 @@ too_many_event_names_mean_any(void **state)
 
 /* a batch parsed and written a slice at a time is the batch in one go */
 static void
-slices_make_the_same_arrays(void **state)
+slices_make_the_same_stream(void **state)
 {
-    char                  whole[2048], sliced[2048];
-    size_t                size, i, half;
-    omni_blocks_t         bs;
-    omni_blocks_arrays_t  a;
+    char           whole[2048], sliced[2048];
+    size_t         size, i, half;
+    omni_blocks_t  bs;
 
     (void) state;
 
     bs = batch();
     assert_int_equal(omni_blocks_parse(&bs, two_keys, sizeof(two_keys) - 1, 0),
                      0);
-    size = omni_blocks_arrays(&bs, whole, &a);
-    omni_blocks_lines(&bs, whole, 0, bs.nrows);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyA", 4, 7), 0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyB", 4, 9), 0);
+    size = omni_blocks_copy(&bs, whole);
 
     /* the same rows, parsed in two pieces at a row's end */
     bs = batch();
@@ -288,12 +230,14 @@ slices_make_the_same_arrays(void **state)
     assert_int_equal(omni_blocks_parse(&bs, two_keys + half,
                                        sizeof(two_keys) - 1 - half, 0), 0);
     assert_int_equal(bs.nrows, 4);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyA", 4, 7), 0);
+    assert_int_equal(omni_blocks_set_tenant(&bs, "keyB", 4, 9), 0);
 
     memset(sliced, 0, sizeof(sliced));
-    assert_int_equal(omni_blocks_arrays(&bs, sliced, &a), size);
+    assert_int_equal(omni_blocks_copy_layout(&bs, sliced), size);
 
     for (i = 0; i < bs.nrows; i++) {
-        omni_blocks_lines(&bs, sliced, i, i + 1);
+        omni_blocks_copy_lines(&bs, sliced, i, i + 1);
     }
 
     assert_memory_equal(sliced, whole, size);
@@ -305,9 +249,8 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(rows_group_by_key_in_order),
-        cmocka_unit_test(the_arrays_are_binary_arrays),
-        cmocka_unit_test(no_blocks_are_empty_arrays),
-        cmocka_unit_test(slices_make_the_same_arrays),
+        cmocka_unit_test(the_copy_stream_is_binary_copy),
+        cmocka_unit_test(slices_make_the_same_stream),
         cmocka_unit_test(rows_not_ours_are_counted_and_left_out),
         cmocka_unit_test(too_many_event_names_mean_any),
     };
