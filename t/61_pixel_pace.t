@@ -11,7 +11,7 @@ use Time::HiRes qw(time);
 use lib 't/lib';
 use Omni::Test;
 
-my $t = Omni::Test->new(log_level => 'debug', http_extra => q{
+my $t = Omni::Test->new(log_level => 'debug', ring => '32m', http_extra => q{
     omni_pixel_flush_interval 4s;
     omni_pixel_flush_bytes 64k;
 });

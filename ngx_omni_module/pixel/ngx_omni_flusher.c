@@ -48,6 +48,7 @@
 #define NGX_OMNI_FLUSHER_SPOOL_AFTER  1000      /* ms without a database */
 #define NGX_OMNI_FLUSHER_SLICE_MAX    10000     /* a handful of statements */
 #define NGX_OMNI_FLUSHER_BACKOFF_MAX  5000
+#define NGX_OMNI_FLUSHER_RATE_WINDOW  1000      /* ms, at most */
 
 
 typedef struct {
@@ -74,9 +75,12 @@ typedef struct {
     ngx_omni_spool_file_t   file;
     ngx_omni_batch_t        batch;
 
-    /* the ring's head when the last rest was chosen, and when */
-    uint64_t                paced_head;
-    ngx_msec_t              paced_at;
+    /*
+     * The beacons' rate is read over at least a window: the ring's head
+     * at the start of the last window and of the one before.
+     */
+    uint64_t                window_head[2];
+    ngx_msec_t              window_at[2];
 } ngx_omni_flusher_t;
 
 
@@ -761,19 +765,20 @@ ngx_omni_flusher_done(ngx_uint_t ok)
 
 /*
  * When the ring's next batch is due: at once if omni_pixel_flush_bytes
- * wait, else after a rest until about that much has come at the rate
- * beacons came since the last rest, and at most omni_pixel_flush_interval.
- * Under load a batch goes every few milliseconds and each is a short
- * piece of PostgreSQL's work; one large batch an interval would be one
- * long piece, and where PostgreSQL shares the cores with nginx that is
- * time the workers wait for a core.  A quiet ring rests the interval:
- * a batch costs a few statements and a commit whatever its size.
+ * wait, else after a rest until about that much has come, at the rate
+ * beacons came over the last window or two (a second, or the interval if
+ * shorter), and at most omni_pixel_flush_interval.  Under load a batch
+ * goes every few milliseconds and each is a short piece of PostgreSQL's
+ * work; one large batch an interval would be one long piece, and where
+ * PostgreSQL shares the cores with nginx that is time the workers wait
+ * for a core.  A ring quiet for a window rests the interval: a batch
+ * costs a few statements and a commit whatever its size.
  */
 static ngx_int_t
 ngx_omni_flusher_pace(void)
 {
     uint64_t             tail, head, waiting, came, budget, rest;
-    ngx_msec_t           now, span, interval;
+    ngx_msec_t           now, window, interval;
     ngx_omni_flusher_t  *f;
 
     f = &ngx_omni_flusher;
@@ -783,7 +788,18 @@ ngx_omni_flusher_pace(void)
     now = ngx_current_msec;
     budget = ngx_omni_flusher_conf->flush_bytes;
     interval = ngx_omni_flusher_conf->flush_interval;
+    window = ngx_min(interval, NGX_OMNI_FLUSHER_RATE_WINDOW);
     waiting = head - tail;
+
+    if (f->window_at[1] == 0 || head < f->window_head[1]
+        || now - f->window_at[1] >= window)
+    {
+        /* a window over (or a new ring): the next one begins */
+        f->window_head[0] = f->window_at[1] ? f->window_head[1] : head;
+        f->window_at[0] = f->window_at[1] ? f->window_at[1] : now;
+        f->window_head[1] = head;
+        f->window_at[1] = now;
+    }
 
     if (waiting >= budget) {
         return NGX_AGAIN;
@@ -791,14 +807,11 @@ ngx_omni_flusher_pace(void)
 
     rest = interval;
 
-    if (f->paced_at && head > f->paced_head) {
-        came = head - f->paced_head;
-        span = ngx_max(now - f->paced_at, 1);
-        rest = ngx_min((budget - waiting) * span / came, rest);
+    if (head > f->window_head[0] && now > f->window_at[0]) {
+        came = head - f->window_head[0];
+        rest = ngx_min((budget - waiting) * (now - f->window_at[0]) / came,
+                       rest);
     }
-
-    f->paced_head = head;
-    f->paced_at = now;
 
     ngx_omni_flusher_job.interval = ngx_max((ngx_msec_t) rest, 1);
 

@@ -345,7 +345,9 @@ sub stop {
         kill 'KILL', $pid if kill 0, $pid;
     }
     my $log = $self->error_log;
-    my @bad = grep { /\[(alert|emerg)\]|exited on signal|segfault/ } split /\n/, $log;
+    # a worker's sanitizer report lands here when it can't write its file
+    my @bad = grep { /\[(alert|emerg)\]|exited on signal|segfault|AddressSanitizer/ }
+        split /\n/, $log;
     @bad = grep { !/exited on signal 9/ } @bad if $self->{crash_ok};
     @bad = grep { !/schema is at version|spool/ } @bad;
     # reported after done_testing: a failing exit status fails the file
