@@ -80,7 +80,11 @@ static ngx_conf_num_bounds_t  ngx_omni_batch_bounds = {
     ngx_conf_check_num_bounds, 1, 1000000
 };
 
-/* a batch holds at least one whole beacon row (8 KB at most) */
+/*
+ * A batch holds at least one whole beacon row (8 KB at most); it is
+ * assembled in memory, and more than 16m would only make PostgreSQL's
+ * pieces of work longer.
+ */
 static ngx_conf_post_t  ngx_omni_flush_bytes_post = {
     ngx_omni_check_flush_bytes
 };
@@ -533,8 +537,8 @@ ngx_omni_check_flush_bytes(ngx_conf_t *cf, void *post, void *data)
     (void) cf;
     (void) post;
 
-    if (*sp < 64 * 1024) {
-        return "must be at least 64k";
+    if (*sp < 64 * 1024 || *sp > 16 * 1024 * 1024) {
+        return "must be between 64k and 16m";
     }
 
     return NGX_CONF_OK;

@@ -48,8 +48,10 @@ like($out, qr/"omni_pixel_ring" needs a size/, 'a size that is not one');
 
 ($ok, $out) = nginx_t('omni_pixel_flush_bytes 32k;');
 ok(!$ok, 'a Pixel batch too small for a whole beacon row fails');
-like($out, qr/"omni_pixel_flush_bytes" directive must be at least 64k/,
-    'and says the least');
+like($out, qr/"omni_pixel_flush_bytes" directive must be between 64k and 16m/,
+    'and says the bounds');
+($ok, $out) = nginx_t('omni_pixel_flush_bytes 32m;');
+ok(!$ok, 'so does one larger than 16m');
 
 ($ok, $out) = nginx_t('omni_pg_pool_size 0;');
 ok(!$ok, 'a pool of 0 fails');
