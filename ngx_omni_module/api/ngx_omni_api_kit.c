@@ -78,6 +78,15 @@ ngx_omni_api_query_done(void *data, ngx_int_t rc, PGresult *res)
 ngx_int_t
 ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res)
 {
+    return ngx_omni_api_send_cached(ctx, res, 0, NULL, 0);
+}
+
+
+/* the answer, as it is sent, is the cache's entry for the next reader */
+ngx_int_t
+ngx_omni_api_send_cached(ngx_omni_ctx_t *ctx, PGresult *res, ngx_uint_t kind,
+    u_char *key, size_t keylen)
+{
     u_char  *json;
     size_t   len;
 
@@ -95,6 +104,12 @@ ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res)
 
     ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
     json[len] = '\n';
+
+    if (key) {
+        ngx_omni_cache_store((ngx_omni_cache_kind_e) kind, key, keylen,
+                             ctx->member.tenant_id, ctx->cache_gen,
+                             json, len + 1);
+    }
 
     return ngx_omni_api_answer(ctx, ctx->status, json, len + 1);
 }

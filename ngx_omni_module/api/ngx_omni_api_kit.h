@@ -108,6 +108,9 @@ ngx_int_t ngx_omni_api_query_with(ngx_omni_ctx_t *ctx, ngx_uint_t stmt,
  * nothing: status, code and message wait in ctx->fail_* for the caller.
  */
 ngx_int_t ngx_omni_api_send_value(ngx_omni_ctx_t *ctx, PGresult *res);
+/* the same, and the answer kept in the shared cache under (kind, key) */
+ngx_int_t ngx_omni_api_send_cached(ngx_omni_ctx_t *ctx, PGresult *res,
+    ngx_uint_t kind, u_char *key, size_t keylen);
 ngx_int_t ngx_omni_api_written(ngx_omni_ctx_t *ctx, PGresult *res);
 ngx_int_t ngx_omni_api_answer(ngx_omni_ctx_t *ctx, ngx_uint_t status,
     u_char *json, size_t len);

@@ -177,31 +177,16 @@ ngx_omni_crud_read(ngx_omni_ctx_t *ctx, ngx_omni_crud_t *row,
 static ngx_int_t
 ngx_omni_crud_loaded(ngx_omni_ctx_t *ctx, PGresult *res)
 {
-    u_char            key[16], json[NGX_OMNI_CRUD_CACHE_MAX];
-    size_t            len;
+    u_char            key[16];
     ngx_omni_crud_t  *row;
 
     row = ctx->route->resource;
 
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        len = PQgetlength(res, 0, 0);
-
-        if (len + 1 <= NGX_OMNI_CRUD_CACHE_MAX) {
-            ngx_omni_crud_key(ctx, key);
-
-            /* stored with its newline, as it is sent */
-            ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
-            json[len] = '\n';
-
-            ngx_omni_cache_store(row->cache, key, sizeof(key),
-                                 ctx->member.tenant_id, ctx->cache_gen,
-                                 json, len + 1);
-        }
-    }
+    ngx_omni_crud_key(ctx, key);
 
     ctx->status = NGX_HTTP_OK;
 
-    return ngx_omni_api_send_value(ctx, res);
+    return ngx_omni_api_send_cached(ctx, res, row->cache, key, sizeof(key));
 }
 
 

@@ -273,28 +273,8 @@ ngx_omni_reply_filters(ngx_omni_ctx_t *ctx, ngx_str_t *params)
 static ngx_int_t
 ngx_omni_reply_listed(ngx_omni_ctx_t *ctx, PGresult *res)
 {
-    u_char  *json;
-    size_t   len;
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        return ngx_omni_api_send_value(ctx, res);
-    }
-
-    len = PQgetlength(res, 0, 0);
-
-    json = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(json, PQgetvalue(res, 0, 0), len);
-    json[len] = '\n';
-
-    ngx_omni_cache_store(NGX_OMNI_CACHE_REPLY_PAGE, ctx->cache_key.data,
-                         ctx->cache_key.len, ctx->member.tenant_id,
-                         ctx->cache_gen, json, len + 1);
-
-    return ngx_omni_api_answer(ctx, NGX_HTTP_OK, json, len + 1);
+    return ngx_omni_api_send_cached(ctx, res, NGX_OMNI_CACHE_REPLY_PAGE,
+                                    ctx->cache_key.data, ctx->cache_key.len);
 }
 
 
